@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Recorder is the fxevent.Logger of a boot. It times each stage from fx's
+// events — constructor runtime from BeforeRun/Run (matched by the stage's
+// fx.Module name), hook runtimes from OnStartExecuted/OnStopExecuted
+// (matched by the constructor that appended the hook, so hooks must be
+// appended in the constructor itself) — and keeps the boot Report.
+// fx's own events go to the zap logger at debug level.
+//
+// It is safe for concurrent use: the API reads the report while fx writes.
+type Recorder struct {
+	g   *Graph
+	log *zap.Logger
+	fx  *fxevent.ZapLogger
+	now func() time.Time
+
+	mu      sync.Mutex
+	started time.Time
+	stages  map[string]*StageReport
+	byFunc  map[string]string // constructor function name → stage ID
+	report  Report
+	failed  *StageError
+}
+
+var _ fxevent.Logger = (*Recorder)(nil)
+
+// NewRecorder returns a Recorder for a boot of g that starts now. log
+// receives one info line when the boot completes (total time and critical
+// path) and one error line naming the stage when it fails.
+func NewRecorder(g *Graph, log *zap.Logger) *Recorder {
+	return newRecorder(g, log, time.Now)
+}
+
+func newRecorder(g *Graph, log *zap.Logger, now func() time.Time) *Recorder {
+	zl := &fxevent.ZapLogger{Logger: log.Named("fx")}
+	zl.UseLogLevel(zapcore.DebugLevel)
+	zl.UseErrorLevel(zapcore.DebugLevel)
+	r := &Recorder{
+		g: g, log: log, fx: zl, now: now,
+		started: now(),
+		stages:  make(map[string]*StageReport, len(g.Nodes)),
+		byFunc:  map[string]string{},
+	}
+	for _, n := range g.Nodes {
+		r.stages[n.ID()] = &StageReport{ID: n.ID(), Step: n.Step, Name: n.Name, Module: n.Module(), State: Pending}
+		if name := funcName(n.Ctor); name != "" {
+			if _, dup := r.byFunc[name]; !dup {
+				r.byFunc[name] = n.ID()
+			}
+		}
+	}
+	return r
+}
+
+// LogEvent records one fx event.
+func (r *Recorder) LogEvent(event fxevent.Event) {
+	r.fx.LogEvent(event)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	switch e := event.(type) {
+	case *fxevent.BeforeRun:
+		if s := r.stages[e.ModuleName]; s != nil && e.Kind == "provide" {
+			s.State, s.Start = Running, now
+		}
+	case *fxevent.Run:
+		s := r.stages[e.ModuleName]
+		if s == nil || e.Kind != "provide" {
+			return
+		}
+		s.Constructor, s.End = e.Runtime, now
+		if e.Err != nil {
+			s.State, s.Reason = Failed, e.Err.Error()
+			r.fail(s.ID, "", e.Err)
+			return
+		}
+		s.State = OK
+	case *fxevent.OnStartExecuting:
+		if s := r.hookStage(e.CallerName); s != nil && s.State != Skipped {
+			s.State = Running
+		}
+	case *fxevent.OnStartExecuted:
+		s := r.hookStage(e.CallerName)
+		if s == nil {
+			return
+		}
+		s.OnStart += e.Runtime
+		s.End = now
+		if e.Err != nil {
+			s.State, s.Reason = Failed, e.Err.Error()
+			r.fail(s.ID, "OnStart", e.Err)
+			return
+		}
+		if s.State != Skipped {
+			s.State = OK
+		}
+	case *fxevent.OnStopExecuted:
+		if s := r.hookStage(e.CallerName); s != nil {
+			s.OnStop += e.Runtime
+		}
+	case *fxevent.Started:
+		r.finish(now, e.Err)
+	}
+}
+
+// hookStage finds the stage whose constructor appended a hook.
+func (r *Recorder) hookStage(caller string) *StageReport {
+	if id, ok := r.byFunc[caller]; ok {
+		return r.stages[id]
+	}
+	return nil
+}
+
+// skip marks a stage skipped with its reason (from Graph.Root).
+func (r *Recorder) skip(id, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.stages[id]; s != nil {
+		s.State, s.Reason = Skipped, reason
+		r.log.Info("stage skipped", zap.String("stage", id), zap.String("reason", reason))
+	}
+}
+
+// fail records the first failing stage; r.mu is held.
+func (r *Recorder) fail(id, hook string, cause error) {
+	if r.failed != nil {
+		return
+	}
+	r.failed = &StageError{Stage: id, Hook: hook, Cause: cause, NotStarted: r.g.Dependents(id)}
+	r.log.Error("stage failed",
+		zap.String("stage", id),
+		zap.String("hook", hook),
+		zap.Error(cause),
+		zap.Strings("not_started", r.failed.NotStarted))
+}
+
+// finish closes the report; r.mu is held.
+func (r *Recorder) finish(now time.Time, err error) {
+	if r.report.Done {
+		return
+	}
+	r.report = r.snapshot()
+	r.report.Done = true
+	r.report.Total = now.Sub(r.started)
+	if err != nil {
+		return
+	}
+	r.report.Total = r.lastEnd().Sub(r.started)
+	r.log.Info("boot complete",
+		zap.Duration("total", r.report.Total),
+		zap.String("critical_path", r.report.CriticalPathLine()))
+}
+
+func (r *Recorder) lastEnd() time.Time {
+	last := r.started
+	for _, s := range r.stages {
+		if s.End.After(last) {
+			last = s.End
+		}
+	}
+	return last
+}
+
+// snapshot builds a Report from the current state; r.mu is held.
+func (r *Recorder) snapshot() Report {
+	rep := r.report
+	rep.Started = r.started
+	rep.Stages = make([]StageReport, 0, len(r.g.order))
+	for _, id := range r.g.order {
+		rep.Stages = append(rep.Stages, *r.stages[id])
+	}
+	rep.CriticalPath = r.criticalPath()
+	if r.failed != nil {
+		rep.Failed = r.failed.Stage
+		rep.Error = r.failed.Cause.Error()
+		rep.NotStarted = r.failed.NotStarted
+	}
+	if !rep.Done {
+		rep.Total = r.now().Sub(r.started)
+	}
+	return rep
+}
+
+// criticalPath is the heaviest chain of stages along the graph's edges,
+// weighing each stage by its constructor and OnStart runtime; r.mu is held.
+func (r *Recorder) criticalPath() []string {
+	best := make(map[string]time.Duration, len(r.g.order))
+	prev := map[string]string{}
+	var end string
+	for _, id := range r.g.order {
+		var from string
+		var w time.Duration
+		for _, e := range r.g.Edges {
+			if e.To == id && best[e.From] > w {
+				w, from = best[e.From], e.From
+			}
+		}
+		best[id] = w + r.stages[id].Duration()
+		if from != "" {
+			prev[id] = from
+		}
+		if end == "" || best[id] > best[end] {
+			end = id
+		}
+	}
+	var path []string
+	for id := end; id != ""; id = prev[id] {
+		path = append([]string{id}, path...)
+	}
+	return path
+}
+
+// Report returns the boot report as it stands: complete once the boot is
+// done, a snapshot while it runs.
+func (r *Recorder) Report() Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.report.Done {
+		return r.report
+	}
+	return r.snapshot()
+}
+
+// Err turns the error of a failed fx boot (from fx.New or App.Start) into
+// the StageError naming the failed stage, its cause and the stages that did
+// not start because of it. An error no stage accounts for (fx's own wiring
+// errors) is returned as it is; nil stays nil.
+func (r *Recorder) Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finish(r.now(), err)
+	if r.failed == nil {
+		return err
+	}
+	if errors.Is(err, r.failed.Cause) || strings.Contains(err.Error(), r.failed.Cause.Error()) {
+		return r.failed
+	}
+	return errors.Join(r.failed, err)
+}
