@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,8 @@ type Recorder struct {
 	started time.Time
 	stages  map[string]*StageReport
 	byFunc  map[string]string // constructor function name → stage ID
-	report  Report
+	done    bool
+	total   time.Duration
 	failed  *StageError
 }
 
@@ -54,7 +56,7 @@ func newRecorder(g *Graph, log *zap.Logger, now func() time.Time) *Recorder {
 	}
 	for _, n := range g.Nodes {
 		r.stages[n.ID()] = &StageReport{ID: n.ID(), Step: n.Step, Name: n.Name, Module: n.Module(), State: Pending}
-		if name := funcName(n.Ctor); name != "" {
+		if name := strings.TrimSuffix(funcName(n.Ctor), "-fm"); name != "" {
 			if _, dup := r.byFunc[name]; !dup {
 				r.byFunc[name] = n.ID()
 			}
@@ -81,8 +83,9 @@ func (r *Recorder) LogEvent(event fxevent.Event) {
 		}
 		s.Constructor, s.End = e.Runtime, now
 		if e.Err != nil {
-			s.State, s.Reason = Failed, e.Err.Error()
-			r.fail(s.ID, "", e.Err)
+			cause := unwrapDig(e.Err)
+			s.State, s.Reason = Failed, cause.Error()
+			r.fail(s.ID, "", cause)
 			return
 		}
 		s.State = OK
@@ -114,12 +117,36 @@ func (r *Recorder) LogEvent(event fxevent.Event) {
 	}
 }
 
-// hookStage finds the stage whose constructor appended a hook.
-func (r *Recorder) hookStage(caller string) *StageReport {
-	if id, ok := r.byFunc[caller]; ok {
-		return r.stages[id]
+// unwrapDig strips dig's "received non-nil error from function …"
+// wrappers, leaving the constructor's own error.
+func unwrapDig(err error) error {
+	for {
+		t := reflect.TypeOf(err)
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		inner := errors.Unwrap(err)
+		if t.PkgPath() != "go.uber.org/dig" || inner == nil {
+			return err
+		}
+		err = inner
 	}
-	return nil
+}
+
+// hookStage finds the stage whose constructor appended a hook: caller is
+// the function that called Append, the constructor itself or a closure
+// inside it ("pkg.New.func1").
+func (r *Recorder) hookStage(caller string) *StageReport {
+	for {
+		if id, ok := r.byFunc[caller]; ok {
+			return r.stages[id]
+		}
+		i := strings.LastIndex(caller, ".func")
+		if i < 0 {
+			return nil
+		}
+		caller = caller[:i]
+	}
 }
 
 // skip marks a stage skipped with its reason (from Graph.Root).
@@ -147,19 +174,19 @@ func (r *Recorder) fail(id, hook string, cause error) {
 
 // finish closes the report; r.mu is held.
 func (r *Recorder) finish(now time.Time, err error) {
-	if r.report.Done {
+	if r.done {
 		return
 	}
-	r.report = r.snapshot()
-	r.report.Done = true
-	r.report.Total = now.Sub(r.started)
+	r.done = true
+	r.total = now.Sub(r.started)
 	if err != nil {
 		return
 	}
-	r.report.Total = r.lastEnd().Sub(r.started)
+	r.total = r.lastEnd().Sub(r.started)
+	rep := r.snapshot()
 	r.log.Info("boot complete",
-		zap.Duration("total", r.report.Total),
-		zap.String("critical_path", r.report.CriticalPathLine()))
+		zap.Duration("total", rep.Total),
+		zap.String("critical_path", rep.CriticalPathLine()))
 }
 
 func (r *Recorder) lastEnd() time.Time {
@@ -174,8 +201,7 @@ func (r *Recorder) lastEnd() time.Time {
 
 // snapshot builds a Report from the current state; r.mu is held.
 func (r *Recorder) snapshot() Report {
-	rep := r.report
-	rep.Started = r.started
+	rep := Report{Started: r.started, Done: r.done, Total: r.total}
 	rep.Stages = make([]StageReport, 0, len(r.g.order))
 	for _, id := range r.g.order {
 		rep.Stages = append(rep.Stages, *r.stages[id])
@@ -186,7 +212,7 @@ func (r *Recorder) snapshot() Report {
 		rep.Error = r.failed.Cause.Error()
 		rep.NotStarted = r.failed.NotStarted
 	}
-	if !rep.Done {
+	if !r.done {
 		rep.Total = r.now().Sub(r.started)
 	}
 	return rep
@@ -221,14 +247,12 @@ func (r *Recorder) criticalPath() []string {
 	return path
 }
 
-// Report returns the boot report as it stands: complete once the boot is
-// done, a snapshot while it runs.
+// Report returns a snapshot of the boot report: complete once the boot is
+// done (OnStop runtimes are added as the daemon stops), partial while it
+// runs.
 func (r *Recorder) Report() Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.report.Done {
-		return r.report
-	}
 	return r.snapshot()
 }
 
