@@ -174,7 +174,11 @@ func (v *view) nodeAttrs(n pipeline.Node) []attr {
 			label = append(label, "not started")
 			style = []attr{{"style", "rounded,filled,dashed"}, {"color", colGrey}, {"fontcolor", colGreyFg}}
 		}
-		tip = append(tip, fmt.Sprintf("%s: constructor %s, OnStart %s", s.State, human(s.Constructor), human(s.OnStart)))
+		if s.State == pipeline.Pending {
+			tip = append(tip, "pending: not started")
+		} else {
+			tip = append(tip, fmt.Sprintf("%s: constructor %s, OnStart %s", s.State, human(s.Constructor), human(s.OnStart)))
+		}
 		if s.Reason != "" {
 			tip = append(tip, s.Reason)
 		}
