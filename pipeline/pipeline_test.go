@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +116,7 @@ func boot(t *testing.T, tt *toy) (*fx.App, *Recorder, *observer.ObservedLogs, er
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	rec := NewRecorder(g, zap.New(core))
+	rec.OnProgress(func(id string, n, total int) { tt.j.add(fmt.Sprintf("progress:%s:%d/%d", strings.Fields(id)[1], n, total)) })
 	app := fx.New(fx.WithLogger(func() fxevent.Logger { return rec }), g.Options(), fx.Invoke(g.Root(rec)))
 	err = app.Start(context.Background())
 	return app, rec, logs, rec.Err(err)
@@ -154,7 +156,8 @@ func TestBootOrderTimingsAndReverseStop(t *testing.T) {
 	if err := app.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := "new:a new:b new:c new:d start:a start:b start:d stop:d stop:b stop:a"
+	want := "progress:a:1/5 new:a progress:b:2/5 new:b progress:c:3/5 new:c progress:d:4/5 new:d progress:e:5/5 " +
+		"start:a start:b start:d stop:d stop:b stop:a"
 	if got := tt.j.String(); got != want {
 		t.Errorf("journal:\n got %s\nwant %s", got, want)
 	}
@@ -255,7 +258,8 @@ func TestStartFailureRollsBackInReverse(t *testing.T) {
 	if !ok || se.Stage != "2.2 d" || se.Hook != "OnStart" {
 		t.Fatalf("error = %v, want a StageError for 2.2 d OnStart", err)
 	}
-	want := "new:a new:b new:c new:d start:a start:b start:d stop:b stop:a"
+	want := "progress:a:1/5 new:a progress:b:2/5 new:b progress:c:3/5 new:c progress:d:4/5 new:d progress:e:5/5 " +
+		"start:a start:b start:d stop:b stop:a"
 	if got := tt.j.String(); got != want {
 		t.Errorf("journal:\n got %s\nwant %s", got, want)
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ type Recorder struct {
 	started time.Time
 	stages  map[string]*StageReport
 	byFunc  map[string]string // constructor function name → stage ID
+	begun   int                              // stages whose constructor has begun
+	watch   []func(id string, n, total int) // see OnProgress
 	done    bool
 	total   time.Duration
 	failed  *StageError
@@ -65,17 +68,27 @@ func newRecorder(g *Graph, log *zap.Logger, now func() time.Time) *Recorder {
 	return r
 }
 
+// OnProgress registers fn to be called as each stage's constructor begins,
+// with the stage's ID, its 1-based position in the order stages begin, and
+// the number of stages (systemd's STATUS= lines use it). fn is called
+// outside the recorder's lock, on fx's goroutine; it must not block.
+func (r *Recorder) OnProgress(fn func(id string, n, total int)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watch = append(r.watch, fn)
+}
+
 // LogEvent records one fx event.
 func (r *Recorder) LogEvent(event fxevent.Event) {
 	r.fx.LogEvent(event)
+	if e, ok := event.(*fxevent.BeforeRun); ok && e.Kind == "provide" {
+		r.begin(e.ModuleName)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
 	switch e := event.(type) {
-	case *fxevent.BeforeRun:
-		if s := r.stages[e.ModuleName]; s != nil && e.Kind == "provide" {
-			s.State, s.Start = Running, now
-		}
 	case *fxevent.Run:
 		s := r.stages[e.ModuleName]
 		if s == nil || e.Kind != "provide" {
@@ -114,6 +127,23 @@ func (r *Recorder) LogEvent(event fxevent.Event) {
 		}
 	case *fxevent.Started:
 		r.finish(now, e.Err)
+	}
+}
+
+// begin marks a stage running and tells the OnProgress watchers.
+func (r *Recorder) begin(id string) {
+	r.mu.Lock()
+	s := r.stages[id]
+	if s == nil {
+		r.mu.Unlock()
+		return
+	}
+	s.State, s.Start = Running, r.now()
+	r.begun++
+	n, watch := r.begun, slices.Clone(r.watch)
+	r.mu.Unlock()
+	for _, fn := range watch {
+		fn(id, n, len(r.stages))
 	}
 }
 
