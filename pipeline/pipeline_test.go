@@ -116,7 +116,9 @@ func boot(t *testing.T, tt *toy) (*fx.App, *Recorder, *observer.ObservedLogs, er
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	rec := NewRecorder(g, zap.New(core))
-	rec.OnProgress(func(id string, n, total int) { tt.j.add(fmt.Sprintf("progress:%s:%d/%d", strings.Fields(id)[1], n, total)) })
+	rec.OnProgress(func(id string, n, total int) {
+		tt.j.add(fmt.Sprintf("progress:%s:%d/%d", strings.Fields(id)[1], n, total))
+	})
 	app := fx.New(fx.WithLogger(func() fxevent.Logger { return rec }), g.Options(), fx.Invoke(g.Root(rec)))
 	err = app.Start(context.Background())
 	return app, rec, logs, rec.Err(err)

@@ -30,8 +30,8 @@ type Recorder struct {
 	mu      sync.Mutex
 	started time.Time
 	stages  map[string]*StageReport
-	byFunc  map[string]string // constructor function name → stage ID
-	begun   int                              // stages whose constructor has begun
+	byFunc  map[string]string               // constructor function name → stage ID
+	begun   int                             // stages whose constructor has begun
 	watch   []func(id string, n, total int) // see OnProgress
 	done    bool
 	total   time.Duration
