@@ -159,16 +159,16 @@ func (v *view) nodeAttrs(n pipeline.Node) []attr {
 	if s, ok := v.stage(id); ok {
 		switch s.State {
 		case pipeline.OK:
-			label = append(label, human(s.Duration()))
+			label = append(label, pipeline.FormatDuration(s.Duration()))
 			style = []attr{{"fillcolor", colOK}}
 		case pipeline.Running:
-			label = append(label, "running "+human(s.Duration()))
+			label = append(label, "running "+pipeline.FormatDuration(s.Duration()))
 			style = []attr{{"fillcolor", colRunning}}
 		case pipeline.Failed:
-			label = append(label, human(s.Duration()), "failed: "+shorten(s.Reason, maxReason))
+			label = append(label, pipeline.FormatDuration(s.Duration()), "failed: "+shorten(s.Reason, maxReason))
 			style = []attr{{"color", colFailed}, {"fillcolor", colFailedBg}, {"fontcolor", colFailedFg}}
 		case pipeline.Skipped:
-			label = append(label, human(s.Duration()), "skipped: "+shorten(s.Reason, maxReason))
+			label = append(label, pipeline.FormatDuration(s.Duration()), "skipped: "+shorten(s.Reason, maxReason))
 			style = []attr{{"color", colGrey}, {"fillcolor", colGreyBg}, {"fontcolor", colGreyFg}}
 		default: // pending: never started
 			label = append(label, "not started")
@@ -177,7 +177,7 @@ func (v *view) nodeAttrs(n pipeline.Node) []attr {
 		if s.State == pipeline.Pending {
 			tip = append(tip, "pending: not started")
 		} else {
-			tip = append(tip, fmt.Sprintf("%s: constructor %s, OnStart %s", s.State, human(s.Constructor), human(s.OnStart)))
+			tip = append(tip, fmt.Sprintf("%s: constructor %s, OnStart %s", s.State, pipeline.FormatDuration(s.Constructor), pipeline.FormatDuration(s.OnStart)))
 		}
 		if s.Reason != "" {
 			tip = append(tip, s.Reason)

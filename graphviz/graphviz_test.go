@@ -496,26 +496,6 @@ func TestShorten(t *testing.T) {
 	}
 }
 
-func TestHuman(t *testing.T) {
-	tests := []struct {
-		name string
-		give time.Duration
-		want string
-	}{
-		{name: "zero", give: 0, want: "0s"},
-		{name: "microseconds", give: 12345 * time.Nanosecond, want: "12µs"},
-		{name: "milliseconds", give: 30249 * time.Microsecond, want: "30.2ms"},
-		{name: "seconds", give: 1234567 * time.Microsecond, want: "1.2346s"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := human(tt.give); got != tt.want {
-				t.Errorf("human(%v) = %q, want %q", tt.give, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestJSONShape(t *testing.T) {
 	g := toyGraph(t)
 	tests := []struct {

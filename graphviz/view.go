@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/wharfd/wharfd/pipeline"
 )
@@ -136,14 +135,4 @@ func (v *view) externalNeeds(n pipeline.Node) []string {
 		}
 	}
 	return ks
-}
-
-// human shortens a duration for a label the way the boot's summary log
-// line does: microseconds below a millisecond, else tenths of a
-// millisecond ("30.2ms").
-func human(d time.Duration) string {
-	if d < time.Millisecond {
-		return d.Round(time.Microsecond).String()
-	}
-	return d.Round(100 * time.Microsecond).String()
 }

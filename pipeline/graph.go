@@ -62,7 +62,7 @@ type Graph struct {
 	Modules []Mod
 	// Nodes in declaration order.
 	Nodes []Node
-	// Edges, sorted by From, To, Label.
+	// Edges, in the boot order of From, then of To, then by Label.
 	Edges []Edge
 	// External are the values provided from outside the stages (fx's own
 	// fx.Lifecycle and fx.Shutdowner, and what NewGraph was told of).
@@ -238,9 +238,29 @@ func (g *Graph) sort() error {
 		}
 	}
 	if len(g.order) == len(g.Nodes) {
+		g.sortEdges()
 		return nil
 	}
 	return fmt.Errorf("cycle: %s", strings.Join(g.findCycle(out, indeg), " → "))
+}
+
+// sortEdges orders the edges by the boot order of their ends, so that
+// "3.7 data-root" comes before "3.11 graphdriver" (a string sort would not).
+func (g *Graph) sortEdges() {
+	pos := make(map[string]int, len(g.order))
+	for i, id := range g.order {
+		pos[id] = i
+	}
+	sort.SliceStable(g.Edges, func(i, j int) bool {
+		a, b := g.Edges[i], g.Edges[j]
+		if a.From != b.From {
+			return pos[a.From] < pos[b.From]
+		}
+		if a.To != b.To {
+			return pos[a.To] < pos[b.To]
+		}
+		return a.Label < b.Label
+	})
 }
 
 // findCycle returns one cycle among the stages left with incoming edges,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -379,5 +380,25 @@ func TestGroupsNamesAndExternals(t *testing.T) {
 		if s.State != OK {
 			t.Errorf("stage %s = %s", s.ID, s.State)
 		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		name string
+		give time.Duration
+		want string
+	}{
+		{name: "zero", give: 0, want: "0s"},
+		{name: "microseconds", give: 12345 * time.Nanosecond, want: "12µs"},
+		{name: "milliseconds", give: 30249 * time.Microsecond, want: "30.2ms"},
+		{name: "seconds", give: 1234567 * time.Microsecond, want: "1.2346s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := FormatDuration(tt.give); got != tt.want {
+				t.Errorf("FormatDuration(%v) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
 	}
 }

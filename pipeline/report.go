@@ -86,17 +86,19 @@ func (r Report) CriticalPathLine() string {
 	for _, id := range r.CriticalPath {
 		s, _ := r.Stage(id)
 		total += s.Duration()
-		parts = append(parts, fmt.Sprintf("%s %s", s.Name, round(s.Duration())))
+		parts = append(parts, fmt.Sprintf("%s %s", s.Name, FormatDuration(s.Duration())))
 	}
-	return fmt.Sprintf("critical path %s: %s", round(total), strings.Join(parts, " → "))
+	return fmt.Sprintf("critical path %s: %s", FormatDuration(total), strings.Join(parts, " → "))
 }
 
-// round shortens a duration for humans: µs below a millisecond, else 0.1 ms.
-func round(d time.Duration) time.Duration {
+// FormatDuration renders a stage duration for people, as the boot log, the
+// API and the drawn graph all show it: whole microseconds below a
+// millisecond ("412µs"), else tenths of a millisecond ("30.2ms").
+func FormatDuration(d time.Duration) string {
 	if d < time.Millisecond {
-		return d.Round(time.Microsecond)
+		return d.Round(time.Microsecond).String()
 	}
-	return d.Round(100 * time.Microsecond)
+	return d.Round(100 * time.Microsecond).String()
 }
 
 // StageError is a failed boot: the stage that failed, its cause, and the
