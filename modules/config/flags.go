@@ -90,13 +90,13 @@ func newFlagSet(f *Flags) *pflag.FlagSet {
 	fs.StringVarP(&o.Group, "group", "G", DefaultGroup, "Group for the unix socket")
 	fs.StringVar(&o.CORSHeaders, "api-cors-header", "", "Set CORS headers in the Engine API")
 
-	fs.BoolVar(&o.TLS, "tls", false, "Use TLS; implied by --tlsverify")
-	fs.BoolVar(&o.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	boolVarP(fs, &o.TLS, "tls", "", false, "Use TLS; implied by --tlsverify")
+	boolVarP(fs, &o.TLSVerify, "tlsverify", "", false, "Use TLS and verify the remote")
 	fs.StringVar(&o.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
 	fs.StringVar(&o.TLSCert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&o.TLSKey, "tlskey", "", "Path to TLS key file")
 
-	fs.BoolVarP(&o.Debug, "debug", "D", false, "Enable debug mode")
+	boolVarP(fs, &o.Debug, "debug", "D", false, "Enable debug mode")
 	fs.StringVarP(&o.LogLevel, "log-level", "l", DefaultLogLevel, `Set the logging level ("trace"|"debug"|"info"|"warn"|"error"|"fatal"|"panic")`)
 	fs.StringVar(&o.LogFormat, "log-format", DefaultLogFormat, `Set the logging format ("text"|"json")`)
 
@@ -108,11 +108,11 @@ func newFlagSet(f *Flags) *pflag.FlagSet {
 	fs.StringVar(&o.BIP, "bip", "", "IPv4 address and prefix of the default bridge")
 	fs.StringVar(&o.FixedCIDR, "fixed-cidr", "", "IPv4 subnet for the default bridge network")
 	fs.IntVar(&o.MTU, "mtu", 0, "Set the MTU for the default \"bridge\" network (default 1500)")
-	fs.BoolVar(&o.ICC, "icc", true, "Enable inter-container communication for the default bridge network")
-	fs.BoolVar(&o.IPTables, "iptables", true, "Enable addition of iptables rules")
-	fs.BoolVar(&o.IPForward, "ip-forward", true, "Enable IP forwarding in system configuration")
-	fs.BoolVar(&o.IPMasq, "ip-masq", true, "Enable IP masquerading for the default bridge network")
-	fs.BoolVar(&o.IPv6, "ipv6", false, "Enable IPv6 networking for the default bridge network")
+	boolVarP(fs, &o.ICC, "icc", "", true, "Enable inter-container communication for the default bridge network")
+	boolVarP(fs, &o.IPTables, "iptables", "", true, "Enable addition of iptables rules")
+	boolVarP(fs, &o.IPForward, "ip-forward", "", true, "Enable IP forwarding in system configuration")
+	boolVarP(fs, &o.IPMasq, "ip-masq", "", true, "Enable IP masquerading for the default bridge network")
+	boolVarP(fs, &o.IPv6, "ipv6", "", false, "Enable IPv6 networking for the default bridge network")
 	fs.Var(&poolValue{p: &o.DefaultAddressPools}, "default-address-pool", "Default address pools for node specific local networks")
 	fs.Var(&listValue{p: &o.DNS}, "dns", "DNS server to use")
 	fs.Var(&listValue{p: &o.DNSSearch}, "dns-search", "DNS search domains to use")
@@ -123,8 +123,8 @@ func newFlagSet(f *Flags) *pflag.FlagSet {
 	fs.Var(&runtimeValue{p: &o.Runtimes}, "add-runtime", "Register an additional OCI compatible runtime")
 	fs.StringVar(&o.DefaultRuntime, "default-runtime", DefaultRuntime, "Default OCI runtime for containers")
 	fs.Var(&ulimitValue{p: &o.DefaultUlimits}, "default-ulimit", "Default ulimits for containers")
-	fs.BoolVar(&o.SELinuxEnabled, "selinux-enabled", false, "Enable selinux support")
-	fs.BoolVar(&o.LiveRestore, "live-restore", false, "Enable live restore of wharfd when containers are still running")
+	boolVarP(fs, &o.SELinuxEnabled, "selinux-enabled", "", false, "Enable selinux support")
+	boolVarP(fs, &o.LiveRestore, "live-restore", "", false, "Enable live restore of wharfd when containers are still running")
 	o.ShutdownTimeout = DefaultShutdownTimeout
 	fs.Var((*secondsValue)(&o.ShutdownTimeout), "shutdown-timeout", "Set the default shutdown timeout, in seconds")
 	fs.StringVar(&o.LogDriver, "log-driver", DefaultLogDriver, "Default driver for container logs")
@@ -137,13 +137,36 @@ func newFlagSet(f *Flags) *pflag.FlagSet {
 	fs.IntVar(&o.MaxDownloadAttempts, "max-download-attempts", DefaultMaxDownloadAttempts, "Set the max download attempts for each pull")
 	fs.Var(&listValue{p: &o.Labels}, "label", "Set key=value labels to the daemon")
 
-	fs.BoolVar(&f.Validate, "validate", false, "Validate daemon configuration and exit")
+	boolVarP(fs, &f.Validate, "validate", "", false, "Validate daemon configuration and exit")
 	fs.Var(&graphFormatValue{p: &f.DumpGraph}, "dump-graph", "Print the boot graph in `format` dot or json, and exit")
 	fs.Lookup("dump-graph").NoOptDefVal = "dot"
-	fs.BoolVarP(&f.Help, "help", "h", false, "Print usage")
-	fs.BoolVarP(&f.Version, "version", "v", false, "Print version information and quit")
+	boolVarP(fs, &f.Help, "help", "h", false, "Print usage")
+	boolVarP(fs, &f.Version, "version", "v", false, "Print version information and quit")
 	return fs
 }
+
+// boolVarP declares a boolean flag that may be given bare (--tls) or
+// with a value (--tls=false). Unlike pflag's own, it is listed in --help
+// without "[=true|false]", as dockerd lists its booleans.
+func boolVarP(fs *pflag.FlagSet, p *bool, name, shorthand string, value bool, usage string) {
+	*p = value
+	fs.VarP((*boolValue)(p), name, shorthand, usage)
+	fs.Lookup(name).NoOptDefVal = "true"
+}
+
+// boolValue is a boolean flag value (see boolVarP).
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) Type() string   { return "bool" }
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
 
 // listValue is a repeatable flag appending each value as given (no comma
 // splitting), like dockerd's ListOpts.
