@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -363,4 +364,26 @@ func (c *Config) ZapLevel() zapcore.Level {
 	default:
 		return zapcore.InfoLevel
 	}
+}
+
+// FlagsLogLevel returns the log level the command line asks for (-D,
+// -l/--log-level), for the logger cmd builds before stage 2.1 runs; New
+// then sets the level the whole configuration gives. An unknown level is
+// an error worded as Validate words it.
+func FlagsLogLevel(f *Flags) (zapcore.Level, error) {
+	c := Config{Debug: f.Options.Debug, LogLevel: f.Options.LogLevel}
+	if !validLogLevel(c.LogLevel) {
+		return zapcore.InfoLevel, fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	return c.ZapLevel(), nil
+}
+
+// validLogLevel reports whether s is one of dockerd's log levels (empty
+// meaning the default).
+func validLogLevel(s string) bool {
+	switch strings.ToLower(s) {
+	case "", "trace", "debug", "info", "warn", "error", "fatal", "panic":
+		return true
+	}
+	return false
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -128,5 +130,38 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("usage lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestFlagsLogLevel(t *testing.T) {
+	tests := []struct {
+		name      string
+		giveArgs  []string
+		wantLevel zapcore.Level
+		wantErr   string
+	}{
+		{name: "default", wantLevel: zapcore.InfoLevel},
+		{name: "debug flag", giveArgs: []string{"-D", "-l", "error"}, wantLevel: zapcore.DebugLevel},
+		{name: "log level", giveArgs: []string{"-l", "warn"}, wantLevel: zapcore.WarnLevel},
+		{name: "trace is debug", giveArgs: []string{"--log-level=trace"}, wantLevel: zapcore.DebugLevel},
+		{name: "unknown", giveArgs: []string{"-l", "loud"}, wantErr: "invalid logging level: loud"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ParseFlags(tt.giveArgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := FlagsLogLevel(f)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.wantLevel {
+				t.Errorf("FlagsLogLevel = %v, %v; want %v", got, err, tt.wantLevel)
+			}
+		})
 	}
 }

@@ -16,9 +16,7 @@ import (
 // together). It does no I/O. The first problem found is returned, with
 // dockerd's wording where dockerd has one.
 func (c *Config) Validate() error {
-	switch strings.ToLower(c.LogLevel) {
-	case "", "trace", "debug", "info", "warn", "error", "fatal", "panic":
-	default:
+	if !validLogLevel(c.LogLevel) {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
 	}
 	switch c.LogFormat {
