@@ -55,6 +55,10 @@ func ParseFlags(args []string) (*Flags, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
+		if a := fs.Arg(0); f.DumpGraph != "" && (a == "dot" || a == "json") {
+			// --dump-graph takes its format only after "=".
+			return nil, fmt.Errorf("%q accepts no arguments (got %q); use --dump-graph=%s", programName, a, a)
+		}
 		return nil, fmt.Errorf("%q accepts no arguments (got %q)", programName, fs.Arg(0))
 	}
 	f.changed = map[string]string{}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -96,6 +97,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "unknown flag", giveArgs: []string{"--no-such-flag"}, wantErr: "unknown flag: --no-such-flag"},
 		{name: "unknown shorthand", giveArgs: []string{"-Z"}, wantErr: "unknown shorthand flag: 'Z' in -Z"},
 		{name: "positional argument", giveArgs: []string{"-D", "extra"}, wantErr: `"wharfd" accepts no arguments (got "extra")`},
+		{name: "dump-graph format after a space", giveArgs: []string{"--dump-graph", "json"}, wantErr: `"wharfd" accepts no arguments (got "json"); use --dump-graph=json`},
 		{name: "bad int", giveArgs: []string{"--mtu", "big"}, wantErr: `invalid argument "big" for "--mtu" flag`},
 		{name: "bad runtime", giveArgs: []string{"--add-runtime", "crun"}, wantErr: `"crun" is not name=path`},
 		{name: "bad ulimit", giveArgs: []string{"--default-ulimit", "nofile"}, wantErr: `invalid argument "nofile" for "--default-ulimit" flag`},
@@ -164,4 +166,26 @@ func TestFlagsLogLevel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every daemon.json key with a flag names a real flag, and every option
+// flag has its key, so the conflict check cannot miss one.
+func TestDirectivesMatchFlags(t *testing.T) {
+	fs := newFlagSet(&Flags{})
+	notOptions := map[string]bool{"config-file": true, "validate": true, "dump-graph": true, "help": true, "version": true}
+	keyed := map[string]bool{}
+	for k, d := range directives {
+		if d.flag == "" {
+			continue
+		}
+		if fs.Lookup(d.flag) == nil {
+			t.Errorf("directive %q names flag --%s, which does not exist", k, d.flag)
+		}
+		keyed[d.flag] = true
+	}
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if !notOptions[fl.Name] && !keyed[fl.Name] {
+			t.Errorf("flag --%s has no daemon.json key", fl.Name)
+		}
+	})
 }

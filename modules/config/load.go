@@ -177,7 +177,8 @@ type directive struct {
 	field func(c *Config) any
 }
 
-// directives are daemon.json's keys, with dockerd's names.
+// directives are daemon.json's keys, with dockerd's names (a read-only
+// table).
 var directives = map[string]directive{
 	"data-root":                {"data-root", func(c *Config) any { return &c.DataRoot }},
 	"exec-root":                {"exec-root", func(c *Config) any { return &c.ExecRoot }},
@@ -228,12 +229,13 @@ var directives = map[string]directive{
 	"labels":                   {"label", func(c *Config) any { return &c.Labels }},
 }
 
-// mergingKeys may be given both as a flag and in the file; the two merge.
+// mergingKeys may be given both as a flag and in the file; the two merge
+// (read-only).
 var mergingKeys = map[string]bool{"runtimes": true}
 
 // flatOptions are the keys whose object value is a map of their own, not a
 // group of directives to flatten (dockerd's flatOptions; those wharfd does
-// not know stay whole so the unknown key reported is theirs).
+// not know stay whole so the unknown key reported is theirs; read-only).
 var flatOptions = map[string]bool{
 	"log-opts":             true,
 	"runtimes":             true,
