@@ -223,7 +223,8 @@ type Config struct {
 	LiveRestore bool
 	// ShutdownTimeout is how long the daemon waits for containers to stop
 	// when it shuts down ("shutdown-timeout", --shutdown-timeout, whole
-	// seconds; default 15s; reloadable).
+	// seconds; default 15s; reloadable). A negative value waits without
+	// limit, as in dockerd.
 	ShutdownTimeout time.Duration
 	// LogDriver is the containers' default log driver ("log-driver",
 	// --log-driver; default json-file).
