@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/pipeline"
+)
+
+// forceExitSignals is how many SIGINT/SIGTERM end the daemon at once
+// without waiting for the stages to stop, as dockerd's trap does.
+const forceExitSignals = 3
+
+// daemon boots the pipeline and serves until SIGINT or SIGTERM (or a stage
+// asks fx to shut down), then stops the stages in reverse order within the
+// configured shutdown timeout.
+func daemon(flags *config.Flags, stderr io.Writer) error {
+	level, err := config.FlagsLogLevel(flags)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	atom := zap.NewAtomicLevelAt(level)
+	log := newLogger(flags.Options.LogFormat, atom, stderr)
+	defer log.Sync() //nolint:errcheck // stderr cannot usefully fail here
+
+	g, err := bootGraph(flags)
+	if err != nil {
+		return err
+	}
+	rec := pipeline.NewRecorder(g, log)
+
+	// Signals are caught before anything starts, so that a SIGTERM during
+	// the boot cancels it instead of killing the process half-started.
+	sigs := make(chan os.Signal, forceExitSignals)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	var cfg *config.Config
+	app := fx.New(
+		fx.WithLogger(func() fxevent.Logger { return rec }),
+		fx.Supply(log, atom, rec),
+		g.Options(),
+		fx.Invoke(g.Root(rec)),
+		fx.Populate(&cfg),
+		// The boot is bounded by its own stages (a pull, a restore); the
+		// shutdown by --shutdown-timeout, applied below.
+		fx.StartTimeout(time.Hour),
+	)
+	if err := app.Err(); err != nil {
+		return rec.Err(err)
+	}
+
+	startCtx, cancelStart := context.WithCancel(context.Background())
+	defer cancelStart()
+	go func() {
+		select {
+		case sig := <-sigs:
+			log.Info("signal during boot, cancelling", zap.Stringer("signal", sig))
+			cancelStart()
+			sigs <- sig // counts towards the forced exit below
+		case <-startCtx.Done():
+		}
+	}()
+	if err := app.Start(startCtx); err != nil {
+		return rec.Err(err)
+	}
+	cancelStart()
+
+	var code int
+	select {
+	case sig := <-sigs:
+		log.Info("stopping", zap.Stringer("signal", sig))
+		sigs <- sig
+	case sd := <-app.Wait():
+		log.Info("stopping", zap.Int("exit_code", sd.ExitCode))
+		code = sd.ExitCode
+	}
+	return stop(app, cfg.ShutdownTimeout, sigs, code, log)
+}
+
+// stop stops the app within timeout, or exits at once on the third signal.
+func stop(app *fx.App, timeout time.Duration, sigs <-chan os.Signal, code int, log *zap.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Stop(ctx) }()
+	count := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("stop: %w", err)
+			}
+			log.Info("stopped")
+			if code != 0 {
+				return &exitError{code: code, msg: fmt.Sprintf("stopped with exit code %d", code)}
+			}
+			return nil
+		case sig := <-sigs:
+			count++
+			if count >= forceExitSignals {
+				s, _ := sig.(syscall.Signal)
+				return &exitError{code: 128 + int(s), msg: fmt.Sprintf("forcing shutdown without cleanup: %d signals received", count)}
+			}
+		}
+	}
+}
+
+// newLogger returns the daemon's zap logger: text (console) or JSON lines
+// on stderr, at the given level.
+func newLogger(format string, level zap.AtomicLevel, w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	var encoder zapcore.Encoder
+	if format == "json" {
+		encoder = zapcore.NewJSONEncoder(enc)
+	} else {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level))
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/network"
+	"github.com/wharfd/wharfd/pipeline"
+	"go.uber.org/zap"
+)
+
+// modules lists every module of the daemon, the flags stage first. The
+// order is only the order of declaration (and of the graph's drawing):
+// fx orders the stages by what they need.
+func modules(flags *config.Flags) []pipeline.Mod {
+	return []pipeline.Mod{
+		pipeline.Module("cmd", pipeline.Stage{
+			Step: "1.1", Name: "flags",
+			Doc:  "the parsed command line",
+			Ctor: func() *config.Flags { return flags },
+		}),
+		config.Module,
+		network.Module,
+	}
+}
+
+// externals are the values cmd supplies to fx from outside the stages.
+func externals() []any {
+	return []any{(*zap.Logger)(nil), zap.AtomicLevel{}, (*pipeline.Recorder)(nil)}
+}
+
+// bootGraph computes the daemon's boot graph without running it.
+func bootGraph(flags *config.Flags) (*pipeline.Graph, error) {
+	return pipeline.NewGraph(modules(flags), externals()...)
+}
