@@ -34,32 +34,17 @@ func daemon(flags *config.Flags, stderr io.Writer) error {
 	log := newLogger(flags.Options.LogFormat, atom, stderr)
 	defer log.Sync() //nolint:errcheck // stderr cannot usefully fail here
 
-	g, err := bootGraph(flags)
-	if err != nil {
-		return err
-	}
-	rec := pipeline.NewRecorder(g, log)
-
 	// Signals are caught before anything starts, so that a SIGTERM during
 	// the boot cancels it instead of killing the process half-started.
 	sigs := make(chan os.Signal, forceExitSignals)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	var cfg *config.Config
-	app := fx.New(
-		fx.WithLogger(func() fxevent.Logger { return rec }),
-		fx.Supply(log, atom, rec),
-		g.Options(),
-		fx.Invoke(g.Root(rec)),
-		fx.Populate(&cfg),
-		// The boot is bounded by its own stages (a pull, a restore); the
-		// shutdown by --shutdown-timeout, applied below.
-		fx.StartTimeout(time.Hour),
-	)
-	if err := app.Err(); err != nil {
-		return rec.Err(err)
+	b, err := newBoot(flags, log, atom)
+	if err != nil {
+		return err
 	}
+	app, rec := b.app, b.rec
 
 	startCtx, cancelStart := context.WithCancel(context.Background())
 	defer cancelStart()
@@ -86,7 +71,38 @@ func daemon(flags *config.Flags, stderr io.Writer) error {
 		log.Info("stopping", zap.Int("exit_code", sd.ExitCode))
 		code = sd.ExitCode
 	}
-	return stop(app, cfg.ShutdownTimeout, sigs, code, log)
+	return stop(app, b.cfg.ShutdownTimeout, sigs, code, log)
+}
+
+// boot is one fx app of the daemon's graph, with its recorder.
+type boot struct {
+	app *fx.App
+	rec *pipeline.Recorder
+	cfg *config.Config // filled once the config stage has run
+}
+
+// newBoot builds the fx app of the whole daemon graph; nothing runs until
+// app.Start. A wiring error comes back as the recorder explains it.
+func newBoot(flags *config.Flags, log *zap.Logger, atom zap.AtomicLevel) (*boot, error) {
+	g, err := bootGraph(flags)
+	if err != nil {
+		return nil, err
+	}
+	b := &boot{rec: pipeline.NewRecorder(g, log)}
+	b.app = fx.New(
+		fx.WithLogger(func() fxevent.Logger { return b.rec }),
+		fx.Supply(log, atom, b.rec),
+		g.Options(),
+		fx.Invoke(g.Root(b.rec)),
+		fx.Populate(&b.cfg),
+		// The boot is bounded by its own stages (a pull, a restore); the
+		// shutdown by --shutdown-timeout, applied in stop.
+		fx.StartTimeout(time.Hour),
+	)
+	if err := b.app.Err(); err != nil {
+		return nil, b.rec.Err(err)
+	}
+	return b, nil
 }
 
 // stop stops the app within timeout, or exits at once on the third signal.
