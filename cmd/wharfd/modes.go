@@ -47,4 +47,3 @@ func dumpGraph(flags *config.Flags, stdout io.Writer) error {
 	}
 	return &usageError{err: fmt.Errorf("invalid --dump-graph format %q: want dot or json", flags.DumpGraph)}
 }
-
