@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/wharfd/wharfd/modules/apiserver"
+	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/pipeline"
@@ -19,12 +21,14 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		}),
 		config.Module,
 		network.Module,
+		apiserver.Module,
+		system.Module,
 	}
 }
 
 // externals are the values cmd supplies to fx from outside the stages.
 func externals() []any {
-	return []any{(*zap.Logger)(nil), zap.AtomicLevel{}, (*pipeline.Recorder)(nil)}
+	return []any{(*zap.Logger)(nil), zap.AtomicLevel{}, (*pipeline.Recorder)(nil), (*pipeline.Graph)(nil)}
 }
 
 // bootGraph computes the daemon's boot graph without running it.
