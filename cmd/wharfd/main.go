@@ -13,9 +13,18 @@ import (
 	"os"
 
 	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/runtime"
 )
 
+// init pins the main goroutine to the main thread, which libcontainer's
+// namespace-switching goroutines must never run on (see
+// runtime.LockMainThread).
+func init() { runtime.LockMainThread() }
+
 func main() {
+	if runtime.IsInit(os.Args) {
+		runtime.Init() // the container init (libcontainer re-exec): never returns
+	}
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err == nil {
 		os.Exit(0)

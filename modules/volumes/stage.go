@@ -1,0 +1,56 @@
+package volumes
+
+import (
+	"context"
+	"path/filepath"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/events"
+	"github.com/wharfd/wharfd/modules/host"
+)
+
+// Params are the inputs of stage 3.15 volumes.
+type Params struct {
+	fx.In
+
+	Config    *config.Config
+	Logger    *zap.Logger
+	Lifecycle fx.Lifecycle
+	// DataRoot is the effective data root of stage 3.7; without it the
+	// configured --data-root is used.
+	DataRoot host.DataRoot `optional:"true"`
+	// Identity is the user namespace mapping of stage 3.5: volumes' data
+	// directories belong to the containers' root. Without it, to root.
+	Identity host.Identity `optional:"true"`
+	// Events is the event bus of stage 3.18; without it no volume event
+	// is recorded.
+	Events *events.Bus `optional:"true"`
+}
+
+// NewService is stage 3.15 volumes: New on <effective data root>/volumes,
+// its volumes' data owned by the containers' root. The stop hook
+// unmounts the volumes' devices still mounted.
+func NewService(p Params) (*Service, error) {
+	root := p.DataRoot.Path
+	if root == "" {
+		root = p.Config.DataRoot
+	}
+	uid, gid := p.Identity.RootPair()
+	o := Options{
+		Root: filepath.Join(root, "volumes"),
+		UID:  uid, GID: gid,
+		Logger: p.Logger.With(zap.String("module", "volumes")),
+	}
+	if p.Events != nil {
+		o.Events = p.Events
+	}
+	s, err := New(o)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{OnStop: func(context.Context) error { return s.Close() }})
+	return s, nil
+}
