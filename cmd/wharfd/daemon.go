@@ -91,7 +91,7 @@ func newBoot(flags *config.Flags, log *zap.Logger, atom zap.AtomicLevel) (*boot,
 	b := &boot{rec: pipeline.NewRecorder(g, log)}
 	b.app = fx.New(
 		fx.WithLogger(func() fxevent.Logger { return b.rec }),
-		fx.Supply(log, atom, b.rec),
+		fx.Supply(log, atom, b.rec, g),
 		g.Options(),
 		fx.Invoke(g.Root(b.rec)),
 		fx.Populate(&b.cfg),

@@ -5,6 +5,7 @@ import (
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/network"
+	"github.com/wharfd/wharfd/modules/runtime"
 	"github.com/wharfd/wharfd/pipeline"
 	"go.uber.org/zap"
 )
@@ -21,6 +22,7 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		}),
 		config.Module,
 		network.Module,
+		runtime.Module,
 		apiserver.Module,
 		system.Module,
 	}

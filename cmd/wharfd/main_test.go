@@ -183,7 +183,7 @@ func TestValidateApp(t *testing.T) {
 	log := zap.NewNop()
 	if err := fx.ValidateApp(
 		fx.NopLogger,
-		fx.Supply(log, zap.NewAtomicLevel(), rec),
+		fx.Supply(log, zap.NewAtomicLevel(), rec, g),
 		g.Options(),
 		fx.Invoke(g.Root(rec)),
 	); err != nil {
