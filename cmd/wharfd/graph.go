@@ -4,6 +4,8 @@ import (
 	"github.com/wharfd/wharfd/modules/apiserver"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/events"
+	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/modules/runtime"
 	"github.com/wharfd/wharfd/pipeline"
@@ -23,6 +25,8 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		config.Module,
 		network.Module,
 		runtime.Module,
+		host.Module,
+		events.Module,
 		apiserver.Module,
 		system.Module,
 	}
