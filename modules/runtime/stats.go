@@ -72,6 +72,9 @@ type PidsStats struct {
 // BlkioStats are block I/O figures per device and operation, as cgroup
 // v1's blkio files (v2's io.stat mapped onto them).
 type BlkioStats struct {
+	// Each list is the cgroup's blkio file of the same name: bytes,
+	// operations, queued operations, service and wait time (ns),
+	// merged operations, time (ms) and sectors, per device and op.
 	IoServiceBytesRecursive []BlkioEntry
 	IoServicedRecursive     []BlkioEntry
 	IoQueuedRecursive       []BlkioEntry
@@ -85,9 +88,12 @@ type BlkioStats struct {
 // BlkioEntry is one device's figure for an operation ("Read", "Write",
 // "Total", …).
 type BlkioEntry struct {
+	// Major and Minor are the device's numbers.
 	Major, Minor uint64
-	Op           string
-	Value        uint64
+	// Op is the operation, as the kernel names it.
+	Op string
+	// Value is the figure, in the list's unit.
+	Value uint64
 }
 
 // Stats reads the container's resource usage from its cgroups.
