@@ -138,6 +138,7 @@ func stop(app *fx.App, timeout time.Duration, sigs <-chan os.Signal, code int, l
 func newLogger(format string, level zap.AtomicLevel, w io.Writer) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
 	var encoder zapcore.Encoder
 	if format == "json" {
 		encoder = zapcore.NewJSONEncoder(enc)
