@@ -1,7 +1,7 @@
 # wharfd — build, run, test, graph, bench, lint.
 # The build tags are set once, here, and reach every go command through
 # GOFLAGS (the e2e tests build the daemon with the same tags).
-TAGS    := containers_image_openpgp,exclude_graphdriver_btrfs
+TAGS    := containers_image_openpgp,exclude_graphdriver_btrfs,seccomp
 export GOFLAGS := -tags=$(TAGS) -buildvcs=false
 GO      ?= go
 BIN     := bin/wharfd
