@@ -22,8 +22,9 @@ type Notifier struct {
 	log    *zap.Logger
 	notify func(state string) (bool, error)
 
-	mu    sync.Mutex
-	ready bool
+	mu     sync.Mutex
+	ready  bool
+	failed bool // a send failed already: later failures log at debug
 }
 
 // NotifierParams are the inputs of the systemd-notify stage.
@@ -125,8 +126,20 @@ func (n *Notifier) isReady() bool {
 	return n.ready
 }
 
+// send sends state, logging a failure: the first as a warning, the
+// rest (systemd gone, a stale NOTIFY_SOCKET) at debug level.
 func (n *Notifier) send(state string) {
-	if _, err := n.notify(state); err != nil {
-		n.log.Warn("systemd notification not sent", zap.String("state", state), zap.Error(err))
+	_, err := n.notify(state)
+	if err == nil {
+		return
 	}
+	n.mu.Lock()
+	first := !n.failed
+	n.failed = true
+	n.mu.Unlock()
+	log := n.log.Debug
+	if first {
+		log = n.log.Warn
+	}
+	log("systemd notification not sent", zap.String("state", state), zap.Error(err))
 }
