@@ -2,15 +2,12 @@ package main
 
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
-	netrouter "github.com/wharfd/wharfd/modules/apiserver/router/network"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
-	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
 	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/modules/runtime"
-	"github.com/wharfd/wharfd/modules/volumes"
 	"github.com/wharfd/wharfd/pipeline"
 	"go.uber.org/zap"
 )
@@ -32,11 +29,8 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		network.Module,
 		runtime.Module,
 		events.Module,
-		volumes.Module,
 		apiserver.Module,
 		system.Module,
-		netrouter.Module,
-		volume.Module,
 	}
 }
 
