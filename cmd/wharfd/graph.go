@@ -3,11 +3,13 @@ package main
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
+	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
 	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/modules/runtime"
+	"github.com/wharfd/wharfd/modules/volumes"
 	"github.com/wharfd/wharfd/pipeline"
 	"go.uber.org/zap"
 )
@@ -23,14 +25,14 @@ func modules(flags *config.Flags) []pipeline.Mod {
 			Ctor: func() *config.Flags { return flags },
 		}),
 		config.Module,
-		// host first: its root check and pidfile come before any stage
-		// that touches the host, even one that does not ask for them.
-		host.Module,
 		network.Module,
 		runtime.Module,
+		host.Module,
 		events.Module,
+		volumes.Module,
 		apiserver.Module,
 		system.Module,
+		volume.Module,
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
 )
@@ -16,15 +15,14 @@ import (
 type Params struct {
 	fx.In
 
-	Config    *config.Config
 	Logger    *zap.Logger
 	Lifecycle fx.Lifecycle
-	// DataRoot is the effective data root of stage 3.7; without it the
-	// configured --data-root is used.
-	DataRoot host.DataRoot `optional:"true"`
+	// DataRoot is the effective data root of stage 3.7
+	// (<data-root>/<uid>.<gid> with --userns-remap).
+	DataRoot host.DataRoot
 	// Identity is the user namespace mapping of stage 3.5: volumes' data
-	// directories belong to the containers' root. Without it, to root.
-	Identity host.Identity `optional:"true"`
+	// directories belong to the containers' root.
+	Identity host.Identity
 	// Events is the event bus of stage 3.18; without it no volume event
 	// is recorded.
 	Events *events.Bus `optional:"true"`
@@ -34,13 +32,9 @@ type Params struct {
 // its volumes' data owned by the containers' root. The stop hook
 // unmounts the volumes' devices still mounted.
 func NewService(p Params) (*Service, error) {
-	root := p.DataRoot.Path
-	if root == "" {
-		root = p.Config.DataRoot
-	}
 	uid, gid := p.Identity.RootPair()
 	o := Options{
-		Root: filepath.Join(root, "volumes"),
+		Root: filepath.Join(p.DataRoot.Path, "volumes"),
 		UID:  uid, GID: gid,
 		Logger: p.Logger.With(zap.String("module", "volumes")),
 	}
