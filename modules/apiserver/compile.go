@@ -26,7 +26,8 @@ import (
 // Router is the compiled route table: an http.Handler-free lookup from
 // method and unversioned path to a route's handler and path parameters.
 type Router struct {
-	hr *httprouter.Router
+	hr     *httprouter.Router
+	routes []Route
 }
 
 // compiled is one route as the matcher sees it.
@@ -112,7 +113,23 @@ func CompileRoutes(routes []Route) (*Router, error) {
 			return a.order - b.order
 		})
 	}
-	return &Router{hr: hr}, nil
+	return &Router{hr: hr, routes: routes}, nil
+}
+
+// wrapped returns the router with every handler wrapped once, so that a
+// request does not rebuild the middleware chain.
+func (rt *Router) wrapped(wrap func(HandlerFunc) HandlerFunc) *Router {
+	routes := make([]Route, len(rt.routes))
+	for i, r := range rt.routes {
+		r.Handler = wrap(r.Handler)
+		routes[i] = r
+	}
+	w, err := CompileRoutes(routes)
+	if err != nil {
+		// The same table compiled before; only the handlers differ.
+		panic(fmt.Sprintf("recompile routes: %v", err))
+	}
+	return w
 }
 
 // routeMatch carries a lookup's result out of httprouter's handler.

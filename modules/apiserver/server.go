@@ -32,11 +32,11 @@ type Handler struct {
 	options HandlerFunc
 }
 
-// NewHandler returns the API handler for the compiled routes and the
-// middleware chain.
+// NewHandler returns the API handler for the compiled routes, each
+// wrapped once in the middleware chain.
 func NewHandler(routes *Router, mw *Middlewares, log *zap.Logger) *Handler {
 	return &Handler{
-		routes:  routes,
+		routes:  routes.wrapped(mw.Wrap),
 		mw:      mw,
 		log:     log,
 		server:  fmt.Sprintf("wharfd/%s (%s)", version.Version, runtime.GOOS),
@@ -68,7 +68,6 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			WriteError(w, errPageNotFound)
 			return
 		}
-		handler = h.mw.Wrap(handler)
 	}
 	err := handler(ctx, w, r.WithContext(ctx), vars)
 	if err == nil {

@@ -70,6 +70,8 @@ type Router struct {
 	facts  hostFacts
 	minAPI string
 	events Events
+	// runtimeVersion is the linked runtime library's version.
+	runtimeVersion string
 	// listeners counts the /events streams being served: /info's
 	// NEventsListener.
 	listeners atomic.Int64
@@ -90,7 +92,11 @@ func newRouter(p Params, paths factPaths) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Router{p: p, log: p.Logger.With(zap.String("module", "apiserver")), facts: readHostFacts(paths), minAPI: minAPI}
+	s := &Router{
+		p: p, log: p.Logger.With(zap.String("module", "apiserver")),
+		facts: readHostFacts(paths), minAPI: minAPI,
+		runtimeVersion: libraryVersion(runtimeLibrary),
+	}
 	if p.Events != nil {
 		s.events = p.Events
 	}
@@ -187,7 +193,7 @@ func (s *Router) versionResponse() system.VersionResponse {
 			"Experimental":  "false",
 		},
 	}}
-	if lib := libraryVersion(runtimeLibrary); lib != "" {
+	if lib := s.runtimeVersion; lib != "" {
 		v.Components = append(v.Components, system.ComponentVersion{
 			Name: "libcontainer", Version: lib,
 			Details: map[string]string{"Module": runtimeLibrary},
@@ -273,7 +279,7 @@ func (s *Router) systemInfo() *system.Info {
 		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		LiveRestoreEnabled: cfg.LiveRestore,
 		SecurityOptions:    s.securityOptions(),
-		RuncCommit:         system.Commit{ID: libraryVersion(runtimeLibrary)},
+		RuncCommit:         system.Commit{ID: s.runtimeVersion},
 		CDISpecDirs:        []string{},
 		Plugins:            s.plugins(),
 		DriverStatus:       [][2]string{},
