@@ -25,9 +25,11 @@ func modules(flags *config.Flags) []pipeline.Mod {
 			Ctor: func() *config.Flags { return flags },
 		}),
 		config.Module,
+		// host first: its root check and pidfile come before any stage
+		// that touches the host, even one that does not ask for them.
+		host.Module,
 		network.Module,
 		runtime.Module,
-		host.Module,
 		events.Module,
 		volumes.Module,
 		apiserver.Module,
