@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
+	netrouter "github.com/wharfd/wharfd/modules/apiserver/router/network"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
 	"github.com/wharfd/wharfd/modules/config"
@@ -34,6 +35,7 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		volumes.Module,
 		apiserver.Module,
 		system.Module,
+		netrouter.Module,
 		volume.Module,
 	}
 }

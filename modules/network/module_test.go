@@ -1,6 +1,7 @@
 package network_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,27 +21,41 @@ func TestModule(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "daemon.json")
-	if err := os.WriteFile(path, []byte(`{"mtu":9000,"bridge":"none"}`), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(`{"mtu":9000,"bridge":"none","iptables":false,"ip-forward":false}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f, err := config.ParseFlags([]string{"--config-file", path, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No default bridge, no packet filter, no forwarding: the controller
+	// only writes its files, the host's network is left alone.
 	var (
 		mtu  network.MTU
 		mode network.BridgeMode
+		ctrl *network.Controller
 	)
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(f, zap.NewNop()),
 		config.Module.Fx(),
 		network.Module.Fx(),
-		fx.Populate(&mtu, &mode),
+		fx.Populate(&mtu, &mode, &ctrl),
 	)
-	app.RequireStart().RequireStop()
+	app.RequireStart()
+	var names []string
+	for _, n := range ctrl.List(context.Background()) {
+		names = append(names, n.Name)
+	}
+	app.RequireStop()
 	if mtu != 9000 || !mode.Disabled {
 		t.Errorf("MTU = %d, BridgeMode = %+v", mtu, mode)
+	}
+	if len(names) != 2 || names[0] == "bridge" || names[1] == "bridge" {
+		t.Errorf("networks %v, want host and none only (--bridge=none)", names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "network")); err != nil {
+		t.Errorf("network state directory: %v", err)
 	}
 }
 
@@ -49,7 +64,7 @@ func TestGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"3.1 mtu", "3.3 bridge-mode"} {
+	for _, id := range []string{"3.1 mtu", "3.3 bridge-mode", "3.21 advertise", "3.22 netcontroller"} {
 		n, ok := g.Node(id)
 		if !ok || n.Module() != "network" {
 			t.Errorf("stage %s missing or not in module network", id)
