@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
+	imagerouter "github.com/wharfd/wharfd/modules/apiserver/router/image"
 	netrouter "github.com/wharfd/wharfd/modules/apiserver/router/network"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
@@ -10,6 +11,7 @@ import (
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/modules/runtime"
+	"github.com/wharfd/wharfd/modules/storage"
 	"github.com/wharfd/wharfd/modules/volumes"
 	"github.com/wharfd/wharfd/pipeline"
 	"go.uber.org/zap"
@@ -33,10 +35,12 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		runtime.Module,
 		events.Module,
 		volumes.Module,
+		storage.Module,
 		apiserver.Module,
 		system.Module,
 		netrouter.Module,
 		volume.Module,
+		imagerouter.Module,
 	}
 }
 
