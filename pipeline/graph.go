@@ -335,11 +335,12 @@ func (g *Graph) Dependents(id string) []string {
 	return deps
 }
 
-// Options returns the fx options providing every stage.
-func (g *Graph) Options() fx.Option {
+// Options returns the fx options providing every stage, their hooks
+// reported to rec (nil for none; see Mod.Fx).
+func (g *Graph) Options(rec *Recorder) fx.Option {
 	opts := make([]fx.Option, 0, len(g.Modules))
 	for _, m := range g.Modules {
-		opts = append(opts, m.Fx())
+		opts = append(opts, m.Fx(rec))
 	}
 	return fx.Options(opts...)
 }

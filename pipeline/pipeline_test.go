@@ -120,7 +120,7 @@ func boot(t *testing.T, tt *toy) (*fx.App, *Recorder, *observer.ObservedLogs, er
 	rec.OnProgress(func(id string, n, total int) {
 		tt.j.add(fmt.Sprintf("progress:%s:%d/%d", strings.Fields(id)[1], n, total))
 	})
-	app := fx.New(fx.WithLogger(func() fxevent.Logger { return rec }), g.Options(), fx.Invoke(g.Root(rec)))
+	app := fx.New(fx.WithLogger(func() fxevent.Logger { return rec }), g.Options(rec), fx.Invoke(g.Root(rec)))
 	err = app.Start(context.Background())
 	return app, rec, logs, rec.Err(err)
 }
@@ -374,7 +374,7 @@ func TestGroupsNamesAndExternals(t *testing.T) {
 		t.Errorf("edges:\n got %s\nwant %s", got, want)
 	}
 	rec := NewRecorder(g, zap.NewNop())
-	app := fxtest.New(t, fx.WithLogger(func() fxevent.Logger { return rec }), fx.Supply(zap.NewNop()), g.Options(), fx.Invoke(g.Root(rec)))
+	app := fxtest.New(t, fx.WithLogger(func() fxevent.Logger { return rec }), fx.Supply(zap.NewNop()), g.Options(rec), fx.Invoke(g.Root(rec)))
 	app.RequireStart().RequireStop()
 	for _, s := range rec.Report().Stages {
 		if s.State != OK {
@@ -398,6 +398,84 @@ func TestFormatDuration(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := FormatDuration(tt.give); got != tt.want {
 				t.Errorf("FormatDuration(%v) = %q, want %q", tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+// undoToy: stage "open" makes something in its constructor and appends a
+// stop-only hook to undo it; stage "serve" starts in OnStart; stage "late"
+// fails, in its constructor or its OnStart.
+type (
+	opened struct{}
+	served struct{}
+	late   struct{}
+)
+
+func undoMods(j *journal, failCtor, failStart bool) []Mod {
+	return []Mod{Module("m",
+		Stage{Step: "1", Name: "open", Ctor: func(lc fx.Lifecycle) *opened {
+			j.add("make:open")
+			lc.Append(fx.StopHook(func() { j.add("undo:open") }))
+			return &opened{}
+		}},
+		Stage{Step: "2", Name: "serve", Ctor: func(_ *opened, lc fx.Lifecycle) *served {
+			lc.Append(fx.StartStopHook(func() { j.add("start:serve") }, func() { j.add("stop:serve") }))
+			return &served{}
+		}},
+		Stage{Step: "3", Name: "late", Ctor: func(_ *served, lc fx.Lifecycle) (*late, error) {
+			if failCtor {
+				return nil, errors.New("ctor failed")
+			}
+			lc.Append(fx.StartHook(func() error {
+				if failStart {
+					return errors.New("start failed")
+				}
+				return nil
+			}))
+			return &late{}, nil
+		}},
+	)}
+}
+
+func TestAbortUndoesConstructorWork(t *testing.T) {
+	tests := []struct {
+		name          string
+		giveFailCtor  bool
+		giveFailStart bool
+		wantJournal   string
+	}{
+		{
+			name:         "constructor failure: fx runs no hook, Abort undoes open",
+			giveFailCtor: true,
+			wantJournal:  "make:open undo:open",
+		},
+		{
+			name:          "start failure: fx rolls back, Abort adds nothing twice",
+			giveFailStart: true,
+			wantJournal:   "make:open start:serve stop:serve undo:open",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := &journal{}
+			g, err := NewGraph(undoMods(j, tt.giveFailCtor, tt.giveFailStart))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := NewRecorder(g, zap.NewNop())
+			app := fx.New(fx.WithLogger(func() fxevent.Logger { return rec }), g.Options(rec), fx.Invoke(g.Root(rec)))
+			if err := app.Start(context.Background()); err == nil {
+				t.Fatal("boot succeeded, want a failure")
+			}
+			if err := rec.Abort(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := rec.Abort(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := j.String(); got != tt.wantJournal {
+				t.Errorf("journal:\n got %s\nwant %s", got, tt.wantJournal)
 			}
 		})
 	}

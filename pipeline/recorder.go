@@ -13,12 +13,13 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Recorder is the fxevent.Logger of a boot. It times each stage from fx's
-// events — constructor runtime from BeforeRun/Run (matched by the stage's
-// fx.Module name), hook runtimes from OnStartExecuted/OnStopExecuted
-// (matched by the constructor that appended the hook, so hooks must be
-// appended in the constructor itself) — and keeps the boot Report.
-// fx's own events go to the zap logger at debug level.
+// Recorder is the fxevent.Logger of a boot. It times each stage's
+// constructor from fx's BeforeRun/Run events (matched by the stage's
+// fx.Module name) and each stage's hooks through the fx.Lifecycle the
+// stage's constructor is given (see Mod.Fx), so a hook counts for the
+// stage whose constructor appended it, from wherever in that constructor.
+// It keeps the boot Report and can undo a failed boot (Abort). fx's own
+// events go to the zap logger at debug level.
 //
 // It is safe for concurrent use: the API reads the report while fx writes.
 type Recorder struct {
@@ -30,7 +31,7 @@ type Recorder struct {
 	mu      sync.Mutex
 	started time.Time
 	stages  map[string]*StageReport
-	byFunc  map[string]string               // constructor function name → stage ID
+	hooks   []*hook                          // in the order appended
 	begun   int                             // stages whose constructor has begun
 	watch   []func(id string, n, total int) // see OnProgress
 	done    bool
@@ -55,15 +56,9 @@ func newRecorder(g *Graph, log *zap.Logger, now func() time.Time) *Recorder {
 		g: g, log: log, fx: zl, now: now,
 		started: now(),
 		stages:  make(map[string]*StageReport, len(g.Nodes)),
-		byFunc:  map[string]string{},
 	}
 	for _, n := range g.Nodes {
 		r.stages[n.ID()] = &StageReport{ID: n.ID(), Step: n.Step, Name: n.Name, Module: n.Module(), State: Pending}
-		if name := strings.TrimSuffix(funcName(n.Ctor), "-fm"); name != "" {
-			if _, dup := r.byFunc[name]; !dup {
-				r.byFunc[name] = n.ID()
-			}
-		}
 	}
 	return r
 }
@@ -102,29 +97,6 @@ func (r *Recorder) LogEvent(event fxevent.Event) {
 			return
 		}
 		s.State = OK
-	case *fxevent.OnStartExecuting:
-		if s := r.hookStage(e.CallerName); s != nil && s.State != Skipped {
-			s.State = Running
-		}
-	case *fxevent.OnStartExecuted:
-		s := r.hookStage(e.CallerName)
-		if s == nil {
-			return
-		}
-		s.OnStart += e.Runtime
-		s.End = now
-		if e.Err != nil {
-			s.State, s.Reason = Failed, e.Err.Error()
-			r.fail(s.ID, "OnStart", e.Err)
-			return
-		}
-		if s.State != Skipped {
-			s.State = OK
-		}
-	case *fxevent.OnStopExecuted:
-		if s := r.hookStage(e.CallerName); s != nil {
-			s.OnStop += e.Runtime
-		}
 	case *fxevent.Started:
 		r.finish(now, e.Err)
 	}
@@ -160,22 +132,6 @@ func unwrapDig(err error) error {
 			return err
 		}
 		err = inner
-	}
-}
-
-// hookStage finds the stage whose constructor appended a hook: caller is
-// the function that called Append, the constructor itself or a closure
-// inside it ("pkg.New.func1").
-func (r *Recorder) hookStage(caller string) *StageReport {
-	for {
-		if id, ok := r.byFunc[caller]; ok {
-			return r.stages[id]
-		}
-		i := strings.LastIndex(caller, ".func")
-		if i < 0 {
-			return nil
-		}
-		caller = caller[:i]
 	}
 }
 

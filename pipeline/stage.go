@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 
 	"go.uber.org/fx"
@@ -42,20 +41,6 @@ func (s Stage) ID() string {
 // Module returns the name of the module the stage belongs to.
 func (s Stage) Module() string { return s.module }
 
-// funcName returns the constructor's function name as fx reports it in its
-// events (package path and function, without fx's trailing "()").
-func funcName(fn any) string {
-	v := reflect.ValueOf(fn)
-	if v.Kind() != reflect.Func {
-		return ""
-	}
-	f := runtime.FuncForPC(v.Pointer())
-	if f == nil {
-		return ""
-	}
-	return f.Name()
-}
-
 // Mod is a named set of stages: one wharfd module.
 type Mod struct {
 	// Name is the module name ("storage", "host", …).
@@ -77,11 +62,17 @@ func Module(name string, stages ...Stage) Mod {
 }
 
 // Fx returns the module as an fx option, providing every stage's
-// constructor.
-func (m Mod) Fx() fx.Option {
+// constructor. With a Recorder, each stage's constructor sees an
+// fx.Lifecycle that reports its hooks to the recorder (timings, and the
+// undo of a failed boot: see Recorder.Abort); module tests pass nil.
+func (m Mod) Fx(rec *Recorder) fx.Option {
 	opts := make([]fx.Option, 0, len(m.Stages))
 	for _, s := range m.Stages {
-		opts = append(opts, fx.Module(s.ID(), fx.Provide(s.Ctor)))
+		stage := []fx.Option{fx.Provide(s.Ctor)}
+		if rec != nil {
+			stage = append(stage, fx.Decorate(rec.lifecycle(s.ID())))
+		}
+		opts = append(opts, fx.Module(s.ID(), stage...))
 	}
 	return fx.Module(m.Name, opts...)
 }

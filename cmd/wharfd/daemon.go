@@ -44,7 +44,7 @@ func daemon(flags *config.Flags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	app, rec := b.app, b.rec
+	app := b.app
 
 	startCtx, cancelStart := context.WithCancel(context.Background())
 	defer cancelStart()
@@ -58,7 +58,7 @@ func daemon(flags *config.Flags, stderr io.Writer) error {
 		}
 	}()
 	if err := app.Start(startCtx); err != nil {
-		return rec.Err(err)
+		return b.fail(err, log)
 	}
 	cancelStart()
 
@@ -92,7 +92,7 @@ func newBoot(flags *config.Flags, log *zap.Logger, atom zap.AtomicLevel) (*boot,
 	b.app = fx.New(
 		fx.WithLogger(func() fxevent.Logger { return b.rec }),
 		fx.Supply(log, atom, b.rec, g),
-		g.Options(),
+		g.Options(b.rec),
 		fx.Invoke(g.Root(b.rec)),
 		fx.Populate(&b.cfg),
 		// The boot is bounded by its own stages (a pull, a restore); the
@@ -100,9 +100,21 @@ func newBoot(flags *config.Flags, log *zap.Logger, atom zap.AtomicLevel) (*boot,
 		fx.StartTimeout(time.Hour),
 	)
 	if err := b.app.Err(); err != nil {
-		return nil, b.rec.Err(err)
+		return nil, b.fail(err, log)
 	}
 	return b, nil
+}
+
+// fail turns a failed boot's error into the StageError naming the stage,
+// after undoing what the constructors made that no stop hook undid
+// (pipeline.Recorder.Abort), so a failed boot leaves nothing behind.
+func (b *boot) fail(err error, log *zap.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), config.DefaultShutdownTimeout)
+	defer cancel()
+	if aerr := b.rec.Abort(ctx); aerr != nil {
+		log.Error("undo failed boot", zap.Error(aerr))
+	}
+	return b.rec.Err(err)
 }
 
 // stop stops the app within timeout, or exits at once on the third signal.

@@ -184,7 +184,7 @@ func TestValidateApp(t *testing.T) {
 	if err := fx.ValidateApp(
 		fx.NopLogger,
 		fx.Supply(log, zap.NewAtomicLevel(), rec, g),
-		g.Options(),
+		g.Options(rec),
 		fx.Invoke(g.Root(rec)),
 	); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func TestModule(t *testing.T) {
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(flags(t, `{"debug":true,"mtu":1400}`), zap.NewNop(), level),
-		config.Module.Fx(),
+		config.Module.Fx(nil),
 		fx.Populate(&c, &v, &live),
 	)
 	app.RequireStart()
@@ -69,7 +69,7 @@ func TestModuleFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var v config.Verified
-			app := fx.New(fx.NopLogger, fx.Supply(flags(t, tt.giveFile), zap.NewNop()), config.Module.Fx(), fx.Populate(&v))
+			app := fx.New(fx.NopLogger, fx.Supply(flags(t, tt.giveFile), zap.NewNop()), config.Module.Fx(nil), fx.Populate(&v))
 			if err := app.Err(); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("app error = %v, want %q", err, tt.wantErr)
 			}

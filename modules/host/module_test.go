@@ -38,7 +38,7 @@ func boot(t *testing.T, cfg *config.Config, paths Paths) hostValues {
 	var v hostValues
 	app := fxtest.New(t,
 		fx.NopLogger,
-		Module.Fx(),
+		Module.Fx(nil),
 		fx.Supply(cfg, zap.NewNop()),
 		fx.Replace(paths),
 		fx.Populate(&v),
@@ -98,7 +98,7 @@ func TestModuleRefusesWhileAnotherDaemonRuns(t *testing.T) {
 	os.WriteFile(cfg.Pidfile, []byte(strconv.Itoa(livePID(t))), 0o644)
 	app := fx.New(
 		fx.NopLogger,
-		Module.Fx(),
+		Module.Fx(nil),
 		fx.Supply(cfg, zap.NewNop()),
 		fx.Invoke(func(DataRoot) {}),
 	)

@@ -75,7 +75,7 @@ func TestNotifierBootReadyStop(t *testing.T) {
 	app := fxtest.New(t,
 		fx.WithLogger(func() fxevent.Logger { return rec }),
 		fx.Supply(zap.NewNop(), rec, live),
-		g.Options(),
+		g.Options(rec),
 		fx.Invoke(g.Root(rec)),
 		fx.Populate(&n),
 	)

@@ -38,8 +38,8 @@ func TestModule(t *testing.T) {
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fx.Supply(f, zap.NewNop()),
-		config.Module.Fx(),
-		network.Module.Fx(),
+		config.Module.Fx(nil),
+		network.Module.Fx(nil),
 		fx.Populate(&mtu, &mode, &ctrl),
 	)
 	app.RequireStart()

@@ -19,7 +19,7 @@ func TestModule(t *testing.T) {
 	var r *Runtime
 	app := fxtest.New(t,
 		fx.Supply(cfg, config.Verified{}, zap.NewNop()),
-		Module.Fx(),
+		Module.Fx(nil),
 		fx.Populate(&r),
 	)
 	app.RequireStart()

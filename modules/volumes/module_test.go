@@ -23,7 +23,7 @@ func TestModule(t *testing.T) {
 	var s *Service
 	app := fxtest.New(t,
 		fx.NopLogger,
-		Module.Fx(),
+		Module.Fx(nil),
 		fx.Supply(zap.NewNop(), host.DataRoot{Path: root}, host.Identity{}, bus),
 		fx.Populate(&s),
 	)
