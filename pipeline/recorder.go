@@ -31,7 +31,7 @@ type Recorder struct {
 	mu      sync.Mutex
 	started time.Time
 	stages  map[string]*StageReport
-	hooks   []*hook                          // in the order appended
+	hooks   []*hook                         // in the order appended
 	begun   int                             // stages whose constructor has begun
 	watch   []func(id string, n, total int) // see OnProgress
 	done    bool
