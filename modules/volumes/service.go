@@ -124,8 +124,8 @@ func (v *vol) api() volume.Volume {
 
 func (v *vol) sortedRefs() []string { return slices.Sorted(maps.Keys(v.refs)) }
 
-// New opens the volumes directory o.Root, creating it 0701 when missing,
-// and loads the volumes in it. Directories of volumes half created or
+// New opens the volumes directory o.Root, creating it 0701 when missing
+// (symbolic links in its path are resolved), and loads the volumes in it. Directories of volumes half created or
 // half removed by a previous run are cleared. A volume whose metadata
 // cannot be read is skipped with a warning and left on disk; a directory
 // with a _data directory and no metadata (dockerd's layout) is taken as a
@@ -153,6 +153,11 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("volumes root: %w", err)
 	}
 	if err := os.Chmod(root, 0o701); err != nil {
+		return nil, fmt.Errorf("volumes root: %w", err)
+	}
+	// Mount points read from /proc are real paths: the root must be one
+	// too, so that the check for mounts before a removal sees them.
+	if s.root, err = filepath.EvalSymlinks(root); err != nil {
 		return nil, fmt.Errorf("volumes root: %w", err)
 	}
 	if err := s.load(); err != nil {

@@ -675,3 +675,21 @@ func TestConcurrentCreateRemove(t *testing.T) {
 		t.Errorf("%d entries left", len(entries))
 	}
 }
+
+func TestRootThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Root: filepath.Join(dir, "link", "volumes"), UID: os.Geteuid(), GID: os.Getegid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "real", "volumes")
+	if real, _ := filepath.EvalSymlinks(want); s.Root() != real {
+		t.Errorf("root = %s, want the resolved %s", s.Root(), real)
+	}
+}
