@@ -31,9 +31,10 @@ var reloadableKeys = [...]string{
 	"registry-mirrors",
 }
 
-// Subscriber is told of each reload that changed something: the previous
-// and the new configuration, and the daemon.json keys that changed (a
-// subset of ReloadableKeys, in that order), which it must not modify.
+// Subscriber is told of each successful reload: the previous and the new
+// configuration, and the daemon.json keys that changed (a subset of
+// ReloadableKeys, in that order; empty when nothing did, as dockerd still
+// reports such a reload), which it must not modify.
 type Subscriber func(old, new *Config, changed []string)
 
 // Live is the current configuration of a running daemon. It starts as the
@@ -50,10 +51,11 @@ type Live struct {
 
 	reloading sync.Mutex // serialises Reload
 
-	mu   sync.RWMutex
-	cur  *Config
-	subs []subscription
-	next int
+	mu       sync.RWMutex
+	cur      *Config
+	subs     []subscription
+	watchers []reloadWatch
+	next     int
 
 	sig  chan os.Signal
 	done chan struct{}
@@ -62,6 +64,12 @@ type Live struct {
 type subscription struct {
 	id int
 	fn Subscriber
+}
+
+type reloadWatch struct {
+	id     int
+	before func()
+	after  func(error)
 }
 
 // LiveParams are the inputs of the reload stage.
@@ -101,8 +109,8 @@ func (l *Live) Current() *Config {
 	return l.cur
 }
 
-// Subscribe registers fn to be called after each reload that changed a
-// reloadable option, and returns a function that unregisters it.
+// Subscribe registers fn to be called after each successful reload, and
+// returns a function that unregisters it.
 // Subscribers run one after another, in subscription order, on the
 // goroutine that reloads; they may call Current but not Reload.
 func (l *Live) Subscribe(fn Subscriber) (unsubscribe func()) {
@@ -118,15 +126,49 @@ func (l *Live) Subscribe(fn Subscriber) (unsubscribe func()) {
 	}
 }
 
+// OnReload registers before, called as every reload begins (before
+// daemon.json is read), and after, called with its outcome (nil, or the
+// error that kept the previous configuration), whether or not anything
+// changed — systemd's RELOADING=1 … READY=1 bracket a reload this way.
+// Either may be nil. It returns a function that unregisters both.
+func (l *Live) OnReload(before func(), after func(error)) (unsubscribe func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := l.next
+	l.next++
+	l.watchers = append(l.watchers, reloadWatch{id: id, before: before, after: after})
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.watchers = slices.DeleteFunc(l.watchers, func(w reloadWatch) bool { return w.id == id })
+	}
+}
+
 // Reload re-reads daemon.json with the same command line (so conflicts
 // are still refused and flags still win), loads, validates and verifies
 // it as at boot, then applies the reloadable options that changed, sets
 // the log level if debug changed, tells the subscribers and logs
 // "reloaded configuration". Changes to other options are logged as
 // needing a restart and otherwise ignored. On error nothing changes.
-func (l *Live) Reload() error {
+func (l *Live) Reload() (err error) {
 	l.reloading.Lock()
 	defer l.reloading.Unlock()
+
+	l.mu.RLock()
+	watch := slices.Clone(l.watchers)
+	l.mu.RUnlock()
+	for _, w := range watch {
+		if w.before != nil {
+			w.before()
+		}
+	}
+	defer func() {
+		for _, w := range watch {
+			if w.after != nil {
+				w.after(err)
+			}
+		}
+	}()
 
 	loaded, err := Load(l.flags)
 	if err == nil {
@@ -139,17 +181,17 @@ func (l *Live) Reload() error {
 	next, changed := applyReloadable(old, loaded)
 	ignored := needsRestart(old, loaded)
 
+	l.mu.Lock()
 	if len(changed) > 0 {
-		l.mu.Lock()
 		l.cur = next
-		subs := slices.Clone(l.subs)
-		l.mu.Unlock()
-		if slices.Contains(changed, "debug") && l.level != (zap.AtomicLevel{}) {
-			l.level.SetLevel(next.ZapLevel())
-		}
-		for _, s := range subs {
-			s.fn(old, next, changed)
-		}
+	}
+	subs := slices.Clone(l.subs)
+	l.mu.Unlock()
+	if slices.Contains(changed, "debug") && l.level != (zap.AtomicLevel{}) {
+		l.level.SetLevel(next.ZapLevel())
+	}
+	for _, s := range subs {
+		s.fn(old, l.Current(), changed)
 	}
 	if len(ignored) > 0 {
 		l.log.Warn("configuration changes need a restart", zap.Strings("keys", ignored))

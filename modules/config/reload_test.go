@@ -166,8 +166,9 @@ func TestReload(t *testing.T) {
 				t.Errorf("no %q log line with the module field: %v", "reloaded configuration", fx.logs.All())
 			}
 			if tt.wantChanged == nil {
-				if len(fx.calls) != 0 || fx.live.Current() != old {
-					t.Errorf("notified %v for an unchanged file", fx.calls)
+				// dockerd reports every successful reload, changed or not.
+				if len(fx.calls) != 1 || len(fx.calls[0]) != 0 || fx.live.Current() != old {
+					t.Errorf("notifications %v for an unchanged file, want one with no key", fx.calls)
 				}
 				return
 			}
@@ -252,5 +253,31 @@ func TestNewSetsLevel(t *testing.T) {
 	}
 	if _, err := New(NewParams{Flags: f}); err != nil {
 		t.Errorf("New without a level: %v", err)
+	}
+}
+
+// TestOnReloadBrackets: every reload, applied or refused, is bracketed by
+// the before and after callbacks, the after one told the outcome.
+func TestOnReloadBrackets(t *testing.T) {
+	fx := newReloadFixture(t, `{}`)
+	var got []string
+	unsubscribe := fx.live.OnReload(
+		func() { got = append(got, "before") },
+		func(err error) { got = append(got, fmt.Sprintf("after:%v", err != nil)) },
+	)
+	fx.write(t, `{"debug":true}`)
+	if err := fx.live.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	fx.write(t, `{"mtu":-1}`)
+	if err := fx.live.Reload(); err == nil {
+		t.Fatal("reload of a bad file succeeded")
+	}
+	unsubscribe()
+	if err := fx.live.Reload(); err == nil {
+		t.Fatal("reload of a bad file succeeded")
+	}
+	if want := "before after:false before after:true"; strings.Join(got, " ") != want {
+		t.Errorf("callbacks = %v, want %s", got, want)
 	}
 }

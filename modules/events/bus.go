@@ -71,8 +71,9 @@ type BusParams struct {
 }
 
 // NewBus is stage 3.18 events: a bus with DefaultHistory and
-// DefaultBuffer that logs a daemon reload event after each reload that
-// changed the configuration (see ReloadAttributes). Its OnStop hook ends
+// DefaultBuffer that logs a daemon reload event after each successful
+// reload, as dockerd does whether or not anything changed (see
+// ReloadAttributes). Its OnStop hook ends
 // every subscription (closing the channels) so that /events streams end.
 func NewBus(p BusParams) *Bus {
 	b := New(DefaultHistory, DefaultBuffer)

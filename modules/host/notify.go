@@ -57,13 +57,9 @@ func NewNotifier(p NotifierParams) *Notifier {
 	}
 	unsubscribe := func() {}
 	if p.Live != nil {
-		// Live calls subscribers after a reload has been applied, and
-		// only when something changed: RELOADING=1 and READY=1 come
-		// together then. See the hand-off note in the report.
-		unsubscribe = p.Live.Subscribe(func(_, _ *config.Config, _ []string) {
-			n.Reloading()
-			n.Reloaded()
-		})
+		// RELOADING=1 as each reload begins, READY=1 once it is over,
+		// applied or refused: the daemon serves on either way.
+		unsubscribe = p.Live.OnReload(n.Reloading, func(error) { n.Reloaded() })
 	}
 	p.Lifecycle.Append(fx.Hook{
 		OnStop: func(context.Context) error {
