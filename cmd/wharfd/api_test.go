@@ -50,12 +50,37 @@ func startAPIDaemon(t *testing.T, configJSON string, extra ...string) *apiDaemon
 }
 
 // drain consumes the rest of the daemon's log, so that it never blocks
-// on a full pipe.
-func (d *apiDaemon) drain() {
+// on a full pipe, and stops the daemon with SIGTERM at the end of the
+// test, so that its stages clean up (mounts under the data root).
+func (d *apiDaemon) drain(t *testing.T) {
+	stopAtCleanup(t, d.cmd, d.log)
+}
+
+// stopAtCleanup drains the daemon's log and, when the test ends, stops
+// it with SIGTERM and waits (killing it after a minute). It runs before
+// startDaemon's kill and before the temporary directories go.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd, log *bufio.Scanner) {
+	t.Helper()
+	drained := make(chan struct{})
 	go func() {
-		for d.log.Scan() {
+		defer close(drained)
+		for log.Scan() {
 		}
 	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-drained:
+		case <-time.After(time.Minute):
+			t.Error("daemon did not stop within a minute of SIGTERM")
+			_ = cmd.Process.Kill()
+			<-drained
+		}
+		_ = cmd.Wait()
+	})
 }
 
 // cli runs the real docker CLI against the daemon, with no user or host
@@ -104,7 +129,7 @@ func (d *apiDaemon) request(t *testing.T, method, path, ctype, body string) (int
 
 func TestAPIDockerCLI(t *testing.T) {
 	d := startAPIDaemon(t, `{"labels":["team=api"]}`)
-	d.drain()
+	d.drain(t)
 
 	fi, err := os.Stat(d.sock)
 	if err != nil {
@@ -157,7 +182,7 @@ func TestAPIDockerCLI(t *testing.T) {
 
 func TestAPIGoClient(t *testing.T) {
 	d := startAPIDaemon(t, `{}`)
-	d.drain()
+	d.drain(t)
 	ctx := context.Background()
 
 	c, err := client.New(client.WithHost("unix://"+d.sock), client.WithAPIVersionNegotiation())
@@ -193,7 +218,7 @@ func TestAPIGoClient(t *testing.T) {
 
 func TestAPIErrors(t *testing.T) {
 	d := startAPIDaemon(t, `{}`)
-	d.drain()
+	d.drain(t)
 	tests := []struct {
 		name       string
 		giveMethod string
@@ -257,12 +282,14 @@ func TestAPITCPNeedsTLS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeConfig(t, dir, `{}`)
-	code, _, stderr := wharfd(t, daemonArgs(dir, "-H", "tcp://127.0.0.1:0")...)
+	// vfs: a failed boot leaves the overlay mount of 3.11 behind (no
+	// stop hook runs after a constructor failure).
+	code, _, stderr := wharfd(t, daemonArgs(dir, "-H", "tcp://127.0.0.1:0", "-s", "vfs")...)
 	if code != 1 || !strings.Contains(stderr, "stage 2.2 listeners failed") || !strings.Contains(stderr, "without TLS") {
 		t.Fatalf("exit %d, want 1 naming the stage and the risk:\n%s", code, stderr)
 	}
 
-	_, log := startDaemon(t, dir, "-H", "tcp://127.0.0.1:0", "--tls=false")
+	cmd, log := startDaemon(t, dir, "-H", "tcp://127.0.0.1:0", "--tls=false")
 	warn := waitLine(t, log, "without TLS")
 	if !strings.Contains(warn, "WARN") {
 		t.Errorf("not a warning: %s", warn)
@@ -271,10 +298,7 @@ func TestAPITCPNeedsTLS(t *testing.T) {
 	for m == nil {
 		m = listenRe.FindStringSubmatch(waitLine(t, log, "api serving"))
 	}
-	go func() {
-		for log.Scan() {
-		}
-	}()
+	stopAtCleanup(t, cmd, log)
 	resp, err := http.Get(fmt.Sprintf("http://%s/_ping", m[1]))
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +323,74 @@ func TestAPIEventsReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, d.log, "reloaded configuration")
-	d.drain()
+	d.drain(t)
 	until := time.Now().Add(time.Second).Unix()
 	out := d.cli(t, "events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(until), "--format", "{{.Type}} {{.Action}}")
 	if !strings.Contains(out, "daemon reload") {
 		t.Errorf("docker events: %q, want a daemon reload event", out)
+	}
+}
+
+// TestAPISocketActivation passes the daemon a listening socket as systemd
+// does (fd 3, LISTEN_FDS=1, LISTEN_PID its pid) and serves fd://.
+func TestAPISocketActivation(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	writeConfig(t, dir, `{}`)
+	sock := filepath.Join(dir, "activated.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.UnixListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// sh sets LISTEN_PID to its own pid, which exec keeps for wharfd.
+	args := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, wharfdBin}, daemonArgs(dir, "-H", "fd://")...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.ExtraFiles = []*os.File{f}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	log := bufio.NewScanner(stderr)
+	waitLine(t, log, `"addr": "fd://3"`)
+	stopAtCleanup(t, cmd, log)
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://wharfd/_ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/_ping on the activated socket: %d", resp.StatusCode)
+	}
+
+	// fd:// without sockets passed is a clear error.
+	none := t.TempDir()
+	writeConfig(t, none, `{}`)
+	// vfs: a failed boot leaves the overlay mount of 3.11 behind (no
+	// stop hook runs after a constructor failure).
+	code, _, errOut := wharfd(t, daemonArgs(none, "-H", "fd://", "-s", "vfs")...)
+	if code != 1 || !strings.Contains(errOut, "no sockets were passed by systemd") {
+		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }
