@@ -12,13 +12,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/host"
 )
 
 func TestModule(t *testing.T) {
 	cfg := &config.Config{ExecRoot: t.TempDir()}
 	var r *Runtime
 	app := fxtest.New(t,
-		fx.Supply(cfg, config.Verified{}, zap.NewNop()),
+		fx.Supply(cfg, config.Verified{}, host.ExecRoot{Path: cfg.ExecRoot}, zap.NewNop()),
 		Module.Fx(nil),
 		fx.Populate(&r),
 	)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wharfd/wharfd/modules/config"
+	"github.com/wharfd/wharfd/modules/host"
 )
 
 // Defaults of Options.
@@ -122,8 +123,11 @@ func NewRuntime(opts Options) (*Runtime, error) {
 type Params struct {
 	fx.In
 
-	Config    *config.Config
-	Verified  config.Verified
+	Config   *config.Config
+	Verified config.Verified
+	// ExecRoot is the exec root made by stage 3.7, after the root check
+	// and the pidfile: the runtime writes nothing before them.
+	ExecRoot  host.ExecRoot
 	Logger    *zap.Logger
 	Lifecycle fx.Lifecycle
 }
@@ -135,7 +139,7 @@ type Params struct {
 // (there is no live-restore).
 func New(p Params) (*Runtime, error) {
 	r, err := NewRuntime(Options{
-		Root:         filepath.Join(p.Config.ExecRoot, StateDirName),
+		Root:         filepath.Join(p.ExecRoot.Path, StateDirName),
 		CgroupDriver: p.Config.CgroupDriver(),
 		CgroupParent: p.Config.CgroupParent,
 		Logger:       p.Logger.With(zap.String("module", "runtime")),
