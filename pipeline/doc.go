@@ -13,4 +13,10 @@
 // skipped, derives the critical path when the boot completes, and turns a
 // failed boot into a StageError naming the stage, its step and every stage
 // that did not start because of it.
+//
+// Hooks follow one rule, on which undoing a failed boot rests: what a
+// constructor itself makes (an open store, a written pidfile, a bound
+// socket) is undone by a hook with only an OnStop; what an OnStart makes
+// is undone by the same hook's OnStop. fx runs no hook when a constructor
+// fails, so Recorder.Abort runs the stop-only hooks fx did not run.
 package pipeline
