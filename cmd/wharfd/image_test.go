@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +28,13 @@ type imageDaemon struct {
 func (d *imageDaemon) start() {
 	d.t.Helper()
 	cmd, log := startDaemonNetNS(d.t, d.dir)
+	// Runs before startDaemonNetNS's kill: a clean stop unmounts the store.
+	d.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // Wait reports
+			cmd.Wait()                          //nolint:errcheck // exit status irrelevant at cleanup
+		}
+	})
 	waitLine(d.t, log, "api serving")
 	go func() {
 		for log.Scan() {
