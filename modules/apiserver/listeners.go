@@ -227,10 +227,8 @@ func (b *binder) unix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// socketGroup resolves config.Group to a gid (a name or a number).
-//
-// config.Config does not record whether -G was given, so the default
-// group's name stands for "not given": a missing "docker" group warns.
+// socketGroup resolves config.Group to a gid (a name or a number). A
+// missing group warns unless the user named it (-G or "group").
 func (b *binder) socketGroup() (int, error) {
 	name := b.cfg.Group
 	if name == "" {
@@ -243,7 +241,7 @@ func (b *binder) socketGroup() (int, error) {
 		}
 	}
 	if err != nil {
-		if name == config.DefaultGroup {
+		if !b.cfg.GroupExplicit {
 			b.log.Warn("socket group not found: the API socket is root-only", zap.String("group", name), zap.Error(err))
 			return 0, nil
 		}

@@ -65,27 +65,20 @@ func TestUnixSocket(t *testing.T) {
 	tests := []struct {
 		name      string
 		giveGroup string
+		giveSet   bool // -G given
 		wantGID   int
 		wantErr   string
 		wantWarn  bool
 	}{
-		{name: "named group", giveGroup: g.Name, wantGID: gid},
-		{name: "numeric group", giveGroup: g.Gid, wantGID: gid},
-		{name: "missing explicit group", giveGroup: "no-such-group-wharfd", wantErr: `socket group "no-such-group-wharfd"`},
-	}
-	if _, err := user.LookupGroup(config.DefaultGroup); err != nil {
-		tests = append(tests, struct {
-			name      string
-			giveGroup string
-			wantGID   int
-			wantErr   string
-			wantWarn  bool
-		}{name: "missing default group", giveGroup: config.DefaultGroup, wantGID: 0, wantWarn: true})
+		{name: "named group", giveGroup: g.Name, giveSet: true, wantGID: gid},
+		{name: "numeric group", giveGroup: g.Gid, giveSet: true, wantGID: gid},
+		{name: "missing explicit group", giveGroup: "no-such-group-wharfd", giveSet: true, wantErr: `socket group "no-such-group-wharfd"`},
+		{name: "missing default group", giveGroup: "no-such-group-wharfd", wantGID: 0, wantWarn: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sock := filepath.Join(t.TempDir(), "run", "api.sock")
-			l, logs, err := bindForTest(t, &config.Config{Hosts: []string{"unix://" + sock}, Group: tt.giveGroup})
+			l, logs, err := bindForTest(t, &config.Config{Hosts: []string{"unix://" + sock}, Group: tt.giveGroup, GroupExplicit: tt.giveSet})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

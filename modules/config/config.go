@@ -92,6 +92,10 @@ type Config struct {
 	Hosts []string
 	// Group owns the unix sockets ("group", -G/--group; default docker).
 	Group string
+	// GroupExplicit reports whether group was given, as a flag or in
+	// daemon.json: a missing default group only warns, a missing group the
+	// user named is fatal.
+	GroupExplicit bool
 	// CORSHeaders is the Access-Control-Allow-Origin value the API sends;
 	// empty sends none ("api-cors-header", --api-cors-header).
 	CORSHeaders string

@@ -89,6 +89,7 @@ func Load(f *Flags) (*Config, error) {
 		return nil, fileErr(err)
 	}
 	c.TLSExplicit = c.TLSExplicit || f.Changed("tls")
+	c.GroupExplicit = c.GroupExplicit || f.Changed("group")
 
 	c.StorageDriverEnv = os.Getenv("DOCKER_DRIVER")
 	c.DockerTmpdir = os.Getenv("DOCKER_TMPDIR")
@@ -335,6 +336,9 @@ func (c *Config) merge(set map[string]json.RawMessage, f *Flags) error {
 	}
 	if _, ok := set["tls"]; ok {
 		c.TLSExplicit = true
+	}
+	if _, ok := set["group"]; ok {
+		c.GroupExplicit = true
 	}
 	return nil
 }

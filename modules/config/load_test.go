@@ -275,6 +275,34 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:     "group named on the command line, even the default",
+			giveFile: noFile,
+			giveArgs: []string{"-G", DefaultGroup},
+			wantCheck: func(t *testing.T, c *Config) {
+				if c.Group != DefaultGroup || !c.GroupExplicit {
+					t.Errorf("Group = %q, GroupExplicit = %v", c.Group, c.GroupExplicit)
+				}
+			},
+		},
+		{
+			name:     "group named in the file",
+			giveFile: `{"group":"wheel"}`,
+			wantCheck: func(t *testing.T, c *Config) {
+				if c.Group != "wheel" || !c.GroupExplicit {
+					t.Errorf("Group = %q, GroupExplicit = %v", c.Group, c.GroupExplicit)
+				}
+			},
+		},
+		{
+			name:     "group not given",
+			giveFile: `{}`,
+			wantCheck: func(t *testing.T, c *Config) {
+				if c.Group != DefaultGroup || c.GroupExplicit {
+					t.Errorf("Group = %q, GroupExplicit = %v", c.Group, c.GroupExplicit)
+				}
+			},
+		},
+		{
 			name:     "systemd with a slice",
 			giveFile: `{"exec-opts":["native.cgroupdriver=systemd"],"cgroup-parent":"wharfd.slice"}`,
 			wantCheck: func(t *testing.T, c *Config) {
