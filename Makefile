@@ -14,7 +14,7 @@ LDFLAGS := -X github.com/wharfd/wharfd/version.Version=$(VERSION) \
 RUN     := $(CURDIR)/.run
 SOCK    := $(RUN)/wharfd.sock
 # Packages whose concurrency is worth the race detector's cost.
-RACE_PKGS := ./pipeline/... ./graphviz/... ./modules/config/... ./modules/events/... ./modules/host/...
+RACE_PKGS := ./pipeline/... ./graphviz/... ./modules/config/... ./modules/events/... ./modules/host/... ./modules/apiserver
 
 .PHONY: build run test test-race graph bench lint clean
 
