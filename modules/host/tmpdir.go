@@ -54,6 +54,15 @@ func NewTmpDir(p TmpDirParams) (TmpDir, error) {
 	if err := os.Setenv("TMPDIR", dir); err != nil {
 		return TmpDir{}, fmt.Errorf("set TMPDIR: %w", err)
 	}
+	// Stop-only: it undoes the constructor's work, so a failed boot undoes
+	// it too (pipeline's hook rule).
+	p.Lifecycle.Append(fx.StopHook(func() {
+		if hadPrev {
+			os.Setenv("TMPDIR", prev)
+		} else {
+			os.Unsetenv("TMPDIR")
+		}
+	}))
 	var done chan struct{}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -69,11 +78,6 @@ func NewTmpDir(p TmpDirParams) (TmpDir, error) {
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			if hadPrev {
-				os.Setenv("TMPDIR", prev)
-			} else {
-				os.Unsetenv("TMPDIR")
-			}
 			if done == nil {
 				return nil
 			}
