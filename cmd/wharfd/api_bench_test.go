@@ -36,6 +36,7 @@ func startBench(b *testing.B, bin string, sock string, args ...string) (*benchDa
 	b.Helper()
 	start := time.Now()
 	cmd := exec.Command(bin, args...)
+	isolate(cmd)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -289,7 +289,7 @@ func TestAPITCPNeedsTLS(t *testing.T) {
 		t.Fatalf("exit %d, want 1 naming the stage and the risk:\n%s", code, stderr)
 	}
 
-	cmd, log := startDaemon(t, dir, "-H", "tcp://127.0.0.1:0", "--tls=false")
+	cmd, log := startDaemonHostNet(t, dir, "-H", "tcp://127.0.0.1:0", "--tls=false")
 	warn := waitLine(t, log, "without TLS")
 	if !strings.Contains(warn, "WARN") {
 		t.Errorf("not a warning: %s", warn)
@@ -353,6 +353,7 @@ func TestAPISocketActivation(t *testing.T) {
 	// sh sets LISTEN_PID to its own pid, which exec keeps for wharfd.
 	args := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, wharfdBin}, daemonArgs(dir, "-H", "fd://")...)
 	cmd := exec.Command("/bin/sh", args...)
+	isolate(cmd)
 	cmd.ExtraFiles = []*os.File{f}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 // BenchmarkBoot boots and stops the whole daemon graph in-process, each
 // time on fresh directories, and reports the boot time (constructors and
 // OnStart hooks, as the recorder measures it) and the median duration of
-// every stage.
+// every stage. In-process the daemon shares the host's network namespace,
+// so the default bridge, the packet filter and ip_forward are turned off;
+// the exec'd BenchmarkAPIBootToReady measures them, isolated.
 func BenchmarkBoot(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("booting the daemon needs root")
@@ -32,7 +34,7 @@ func BenchmarkBoot(b *testing.B) {
 		if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		flags, err := config.ParseFlags(daemonArgs(dir))
+		flags, err := config.ParseFlags(daemonArgs(dir, "--bridge=none", "--iptables=false", "--ip-forward=false"))
 		if err != nil {
 			b.Fatal(err)
 		}

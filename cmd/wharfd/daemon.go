@@ -22,10 +22,10 @@ import (
 // without waiting for the stages to stop, as dockerd's trap does.
 const forceExitSignals = 3
 
-// daemon boots the pipeline and serves until SIGINT or SIGTERM (or a stage
+// serve boots the pipeline and serves until SIGINT or SIGTERM (or a stage
 // asks fx to shut down), then stops the stages in reverse order within the
 // configured shutdown timeout.
-func daemon(flags *config.Flags, stderr io.Writer) error {
+func serve(flags *config.Flags, stderr io.Writer) error {
 	level, err := config.FlagsLogLevel(flags)
 	if err != nil {
 		return &usageError{err: err}

@@ -74,5 +74,5 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case flags.DumpGraph != "":
 		return dumpGraph(flags, stdout)
 	}
-	return daemon(flags, stderr)
+	return serve(flags, stderr)
 }

@@ -71,6 +71,7 @@ func wharfd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wharfdBin, args...)
+	isolate(cmd)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -191,11 +192,38 @@ func TestValidateApp(t *testing.T) {
 	}
 }
 
-// startDaemon starts the binary and returns it with a scanner over its
-// log (stderr).
+// isolate runs cmd in a network namespace of its own when we are root: a
+// daemon's default bridge, networks, nftables table and ip_forward live
+// and die with it, and the host's network is never touched. The API
+// socket is a file, reachable from the host as usual.
+func isolate(cmd *exec.Cmd) {
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	}
+}
+
+// startDaemon starts the binary in a network namespace of its own (see
+// isolate) and returns it with a scanner over its log (stderr).
 func startDaemon(t *testing.T, dir string, extra ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(wharfdBin, daemonArgs(dir, extra...)...)
+	isolate(cmd)
+	return runDaemon(t, cmd)
+}
+
+// startDaemonHostNet starts the binary in the host's network namespace,
+// for tests that reach it over TCP on loopback, with everything that
+// would change the host's network turned off.
+func startDaemonHostNet(t *testing.T, dir string, extra ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	args := append([]string{"--bridge=none", "--iptables=false", "--ip-forward=false"}, extra...)
+	return runDaemon(t, exec.Command(wharfdBin, daemonArgs(dir, args...)...))
+}
+
+// runDaemon starts cmd and kills it at the end of the test if it is still
+// running.
+func runDaemon(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,31 +17,14 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// startDaemonNetNS starts the daemon in a network namespace of its own
-// (CLONE_NEWNET): its default bridge, user bridges and nftables table
-// live and die with it, and the host's links and packet filter are never
-// touched. The API socket is a file, reachable from the host as usual.
+// startDaemonNetNS is startDaemon, which now always isolates the daemon's
+// network; it skips where namespaces cannot be had.
 func startDaemonNetNS(t *testing.T, dir string, extra ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon runs in a network namespace of its own")
 	}
-	cmd := exec.Command(wharfdBin, daemonArgs(dir, extra...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start the daemon in a new network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd, bufio.NewScanner(stderr)
+	return startDaemon(t, dir, extra...)
 }
 
 // dockerCLI runs the docker CLI against the daemon of dir.
