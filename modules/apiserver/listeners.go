@@ -55,6 +55,9 @@ type ListenersParams struct {
 	// Privileged orders the binding after 3.4 root-check: a daemon that
 	// is not root binds nothing.
 	Privileged host.Privileged `optional:"true"`
+	// Pidfile orders the binding after the pidfile: a second daemon on the
+	// same pidfile is refused before it replaces the first one's socket.
+	Pidfile host.Pidfile `optional:"true"`
 }
 
 // NewListeners is stage 2.2 listeners: it binds every configured host —
