@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/wharfd/wharfd/modules/config"
 	"github.com/wharfd/wharfd/modules/runtime"
 )
@@ -24,6 +26,9 @@ func init() { runtime.LockMainThread() }
 func main() {
 	if runtime.IsInit(os.Args) {
 		runtime.Init() // the container init (libcontainer re-exec): never returns
+	}
+	if reexec.Init() {
+		return // a go.podman.io/storage helper (chrooted untar of a layer) ran
 	}
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err == nil {
