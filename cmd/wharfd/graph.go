@@ -2,11 +2,13 @@ package main
 
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
+	ctrrouter "github.com/wharfd/wharfd/modules/apiserver/router/container"
 	imagerouter "github.com/wharfd/wharfd/modules/apiserver/router/image"
 	netrouter "github.com/wharfd/wharfd/modules/apiserver/router/network"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
 	"github.com/wharfd/wharfd/modules/config"
+	ctrdaemon "github.com/wharfd/wharfd/modules/daemon"
 	"github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
@@ -36,11 +38,13 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		events.Module,
 		volumes.Module,
 		storage.Module,
+		ctrdaemon.Module,
 		apiserver.Module,
 		system.Module,
 		netrouter.Module,
 		volume.Module,
 		imagerouter.Module,
+		ctrrouter.Module,
 	}
 }
 
