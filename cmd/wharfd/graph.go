@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/wharfd/wharfd/modules/apiserver"
+	"github.com/wharfd/wharfd/modules/apiserver/router/auth"
 	ctrrouter "github.com/wharfd/wharfd/modules/apiserver/router/container"
 	imagerouter "github.com/wharfd/wharfd/modules/apiserver/router/image"
 	netrouter "github.com/wharfd/wharfd/modules/apiserver/router/network"
@@ -9,9 +10,11 @@ import (
 	"github.com/wharfd/wharfd/modules/apiserver/router/volume"
 	"github.com/wharfd/wharfd/modules/config"
 	ctrdaemon "github.com/wharfd/wharfd/modules/daemon"
+	"github.com/wharfd/wharfd/modules/distribution"
 	"github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/network"
+	"github.com/wharfd/wharfd/modules/registry"
 	"github.com/wharfd/wharfd/modules/runtime"
 	"github.com/wharfd/wharfd/modules/storage"
 	"github.com/wharfd/wharfd/modules/volumes"
@@ -44,6 +47,10 @@ func modules(flags *config.Flags) []pipeline.Mod {
 		netrouter.Module,
 		volume.Module,
 		imagerouter.Module,
+		registry.Module,
+		distribution.Module,
+		imagerouter.DistributionModule,
+		auth.Module,
 		ctrrouter.Module,
 	}
 }
