@@ -228,6 +228,10 @@ func TestJSONStream(t *testing.T) {
 	if err := s.Status("", "Loaded image: busybox:latest"); err != nil {
 		t.Fatal(err)
 	}
+	// A stream that ended well: nothing written, nil back.
+	if err := s.Error(nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Error(io.ErrUnexpectedEOF); err != nil {
 		t.Fatal(err)
 	}

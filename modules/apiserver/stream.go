@@ -110,7 +110,12 @@ func (s *JSONStream) Progress(id, status string, current, total int64) error {
 // non-zero on. It returns nil once written, for the handler to return:
 // the status line has already gone out. If nothing has been written yet
 // it returns err instead, so that the client gets a proper status code.
+// A nil err writes nothing and returns nil, so a handler may end with
+// `return s.Error(err)` whatever err is.
 func (s *JSONStream) Error(err error) error {
+	if err == nil {
+		return nil
+	}
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
