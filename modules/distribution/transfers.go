@@ -196,8 +196,10 @@ func (t *Transfers) Download(ctx context.Context, d digest.Digest, fetch Fetcher
 				return b.path, func() { once.Do(func() { t.unref(b) }) }, nil
 			}
 			t.unref(b)
-			if errors.Is(b.err, errOwnerGone) && ctx.Err() == nil {
-				continue // start it again, with this pull's fetcher
+			if (errors.Is(b.err, errOwnerGone) || errors.Is(b.err, context.Canceled)) && ctx.Err() == nil {
+				// Stopped for pulls that went away, not for this one:
+				// start it again, with this pull's fetcher.
+				continue
 			}
 			return "", nil, b.err
 		case <-ctx.Done():
