@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,14 @@ func TestMain(m *testing.M) {
 	if reexec.Init() {
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if listStore.stop != nil {
+		if err := listStore.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "shut down the list benchmark's store:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // env is a store on vfs in a temporary directory with the image service
