@@ -38,7 +38,7 @@ const registryBin = "docker-registry"
 
 // testRegistry is a registry the test started on 127.0.0.1.
 type testRegistry struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // storage and config
 	addr    string // 127.0.0.1:port
 	cfg     string
@@ -57,7 +57,7 @@ type registryOptions struct {
 // startRegistry starts a registry on a free loopback port with storage
 // in a temporary directory, skipping the test when the package is not
 // installed.
-func startRegistry(t *testing.T, o registryOptions) *testRegistry {
+func startRegistry(t testing.TB, o registryOptions) *testRegistry {
 	t.Helper()
 	if _, err := exec.LookPath(registryBin); err != nil {
 		t.Skip("docker-registry not installed: apt-get install -y docker-registry")
@@ -102,7 +102,16 @@ func (r *testRegistry) start() {
 	}
 	r.cmd, r.stopped = cmd, make(chan struct{})
 	sc := bufio.NewScanner(stderr)
-	waitLine(r.t, sc, "listening on")
+	var seen []string
+	listening := false
+	for !listening && sc.Scan() {
+		listening = strings.Contains(sc.Text(), "listening on")
+		seen = append(seen, sc.Text())
+	}
+	if !listening {
+		cmd.Wait() //nolint:errcheck // it has exited; its log says why
+		r.t.Fatalf("registry did not start:\n%s", strings.Join(seen, "\n"))
+	}
 	go func() {
 		for sc.Scan() {
 		}
@@ -127,7 +136,7 @@ func (r *testRegistry) stop() {
 }
 
 // freeAddr returns a loopback address with a port free at the time.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +151,7 @@ func freeAddr(t *testing.T) string {
 // bridge, packet filter and IP forwarding off, so it changes nothing of
 // the host's network.
 type registryDaemon struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	cmd *exec.Cmd
 	log *lineLog
@@ -156,7 +165,7 @@ type lineLog struct {
 	done  bool
 }
 
-func (l *lineLog) waitFor(t *testing.T, from int, want string) int {
+func (l *lineLog) waitFor(t testing.TB, from int, want string) int {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -179,7 +188,7 @@ func (l *lineLog) len() int {
 	return len(l.lines)
 }
 
-func startRegistryDaemon(t *testing.T, configJSON string) *registryDaemon {
+func startRegistryDaemon(t testing.TB, configJSON string) *registryDaemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon refuses to start otherwise")
@@ -188,8 +197,21 @@ func startRegistryDaemon(t *testing.T, configJSON string) *registryDaemon {
 		t.Skip("docker CLI not installed")
 	}
 	dir := t.TempDir()
-	writeConfig(t, dir, configJSON)
-	cmd, sc := startDaemonHostNet(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte(configJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The host's network namespace (the registries listen on its
+	// loopback) with nothing that would change the host's network, as
+	// main_test.go's startDaemonHostNet, which takes a *testing.T only.
+	cmd := exec.Command(wharfdBin, daemonArgs(dir, "--bridge=none", "--iptables=false", "--ip-forward=false")...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // Wait reports
@@ -280,7 +302,9 @@ func (d *registryDaemon) load(img testimage.Image) {
 func (d *registryDaemon) reload(configJSON string) {
 	d.t.Helper()
 	from := d.log.len()
-	writeConfig(d.t, d.dir, configJSON)
+	if err := os.WriteFile(filepath.Join(d.dir, "daemon.json"), []byte(configJSON), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		d.t.Fatal(err)
 	}
@@ -324,7 +348,7 @@ func (d *registryDaemon) layerCount() int {
 
 // multiLayerImage is a three-layer image: busybox plus two layers of
 // random data of the given sizes.
-func multiLayerImage(t *testing.T, arch string, seed uint64, sizes ...int64) testimage.Image {
+func multiLayerImage(t testing.TB, arch string, seed uint64, sizes ...int64) testimage.Image {
 	t.Helper()
 	layers := [][]byte{testimage.RootFS(t)}
 	for i, s := range sizes {
@@ -558,7 +582,7 @@ func TestRegistryMultiPlatform(t *testing.T) {
 
 // pushArchive pushes img (as a docker-archive) to ref with
 // go.podman.io/image and returns the manifest pushed.
-func pushArchive(t *testing.T, sys *types.SystemContext, img testimage.Image, ref string) []byte {
+func pushArchive(t testing.TB, sys *types.SystemContext, img testimage.Image, ref string) []byte {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "img.tar")
 	if err := os.WriteFile(file, testimage.DockerArchive(t, img), 0o600); err != nil {
@@ -585,7 +609,7 @@ func pushArchive(t *testing.T, sys *types.SystemContext, img testimage.Image, re
 }
 
 // putManifest stores a manifest (list) under ref with go.podman.io/image.
-func putManifest(t *testing.T, sys *types.SystemContext, ref string, man []byte) {
+func putManifest(t testing.TB, sys *types.SystemContext, ref string, man []byte) {
 	t.Helper()
 	r, err := docker.ParseReference("//" + ref)
 	if err != nil {
@@ -611,7 +635,7 @@ type throttledProxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, addr, upstream string, rate int) *throttledProxy {
+func startProxy(t testing.TB, addr, upstream string, rate int) *throttledProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

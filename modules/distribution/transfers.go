@@ -206,17 +206,24 @@ func (t *Transfers) Download(ctx context.Context, d digest.Digest, fetch Fetcher
 			t.mu.Lock()
 			delete(b.watchers, id)
 			b.refs--
+			last := false
 			select {
 			case <-b.done:
 				t.dropLocked(b)
 			default:
 				if b.refs == 0 {
 					b.cancel(ctx.Err())
+					last = true
 				} else if id == b.owner {
 					b.cancel(errOwnerGone)
 				}
 			}
 			t.mu.Unlock()
+			if last {
+				// The download was this pull's alone: wait until it
+				// has stopped and removed what it wrote.
+				<-b.done
+			}
 			return "", nil, ctx.Err()
 		}
 	}
