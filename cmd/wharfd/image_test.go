@@ -126,11 +126,6 @@ func TestImageCLI(t *testing.T) {
 	// docker import with --change and a message.
 	out, errOut, code := d.docker(nil, "import", "--change", `CMD ["sh"]`, "--change", "ENV A=b", "--change", "LABEL team=core",
 		"--change", "WORKDIR /srv", "-m", "first import", rootfs, "bb:1")
-	if code != 0 && strings.Contains(errOut, "reexec.Init() was not called") {
-		// Until main dispatches go.podman.io/storage's re-execs, the store
-		// cannot unpack a layer (it does so chrooted, in a re-exec).
-		t.Skip("cmd/wharfd main does not call reexec.Init() (go.podman.io/storage/pkg/reexec) yet: layers cannot be unpacked")
-	}
 	if code != 0 {
 		t.Fatalf("docker import: exit %d\n%s%s", code, out, errOut)
 	}
