@@ -54,15 +54,25 @@ type Result struct {
 	DiskUsage system.DiskUsage `group:"diskusage"`
 }
 
+// Params are the inputs of stage 5 image.
+type Params struct {
+	fx.In
+
+	Images *storage.Images
+	// Pull, from the image-distribution stage, serves the fromImage
+	// branch of POST /images/create; without it pulls answer 501.
+	Pull PullHandler `optional:"true"`
+}
+
 // New is stage 5 image: the image routes over the image service.
-func New(s *storage.Images) Result {
-	f := facts{s}
-	return Result{Routes: Routes(s), Images: f, Storage: f, DiskUsage: f}
+func New(p Params) Result {
+	f := facts{p.Images}
+	return Result{Routes: Routes(p.Images, p.Pull), Images: f, Storage: f, DiskUsage: f}
 }
 
 // Routes returns the image routes over b.
-func Routes(b Backend) []apiserver.Route {
-	r := &router{b: b}
+func Routes(b Backend, pull PullHandler) []apiserver.Route {
+	r := &router{b: b, pull: pull}
 	return []apiserver.Route{
 		{Method: http.MethodGet, Path: "/images/json", Handler: r.list},
 		{Method: http.MethodGet, Path: "/images/get", Handler: r.save},
@@ -77,7 +87,10 @@ func Routes(b Backend) []apiserver.Route {
 	}
 }
 
-type router struct{ b Backend }
+type router struct {
+	b    Backend
+	pull PullHandler // nil: pulls answer 501
+}
 
 // list is GET /images/json: all, filters (dangling, label, before, since,
 // until, reference).
@@ -116,14 +129,18 @@ func (r *router) history(ctx context.Context, w http.ResponseWriter, _ *http.Req
 
 // create is POST /images/create. With fromSrc=- it imports the request
 // body (repo, tag, message, changes, platform) and streams
-// {"status":"sha256:…"}, as dockerd; pulls (fromImage) belong to the
-// distribution module, and importing from a URL would reach outside.
-func (r *router) create(ctx context.Context, w http.ResponseWriter, req *http.Request, _ map[string]string) error {
+// {"status":"sha256:…"}, as dockerd; pulls (fromImage) go to the
+// distribution module's PullHandler, and importing from a URL would reach
+// outside.
+func (r *router) create(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
 	if err := apiserver.ParseForm(req); err != nil {
 		return err
 	}
 	if req.Form.Get("fromImage") != "" {
-		return errdefs.ErrNotImplemented.WithMessage("pulling images is not supported by this daemon yet")
+		if r.pull == nil {
+			return errdefs.ErrNotImplemented.WithMessage("pulling images is not supported by this daemon")
+		}
+		return r.pull(ctx, w, req, vars)
 	}
 	src := req.Form.Get("fromSrc")
 	if src != "-" {

@@ -56,7 +56,7 @@ func newServer(t *testing.T) (*httptest.Server, *storage.Images) {
 		t.Fatal(err)
 	}
 	svc := storage.NewImageService(db, refs, nil, zap.NewNop())
-	rt, err := apiserver.CompileRoutes(Routes(svc))
+	rt, err := apiserver.CompileRoutes(Routes(svc, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
