@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/idtools"
+	"golang.org/x/sys/unix"
 
 	"github.com/wharfd/wharfd/modules/runtime"
 )
@@ -156,6 +156,13 @@ func fillStats(s *container.StatsResponse, st *runtime.Stats) {
 		ThrottlingData: container.ThrottlingData{Periods: st.CPU.ThrottlingPeriods, ThrottledPeriods: st.CPU.ThrottledPeriods, ThrottledTime: st.CPU.ThrottledTime},
 	}
 	s.MemoryStats = container.MemoryStats{Usage: st.Memory.Usage, MaxUsage: st.Memory.MaxUsage, Stats: st.Memory.Stats, Failcnt: st.Memory.Failcnt, Limit: st.Memory.Limit}
+	// No limit: the host's memory, as dockerd reports it.
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		if total := si.Totalram * uint64(si.Unit); total > 0 && (s.MemoryStats.Limit == 0 || s.MemoryStats.Limit > total) {
+			s.MemoryStats.Limit = total
+		}
+	}
 	s.PidsStats = container.PidsStats{Current: st.Pids.Current, Limit: st.Pids.Limit}
 	conv := func(in []runtime.BlkioEntry) []container.BlkioStatEntry {
 		out := make([]container.BlkioStatEntry, 0, len(in))
@@ -378,5 +385,3 @@ func (d *Daemon) Changes(ctx context.Context, ref string) ([]container.Filesyste
 	}
 	return out, nil
 }
-
-var _ = bytes.NewReader

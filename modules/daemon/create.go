@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+	"github.com/opencontainers/cgroups"
 	"go.uber.org/zap"
 
 	"github.com/wharfd/wharfd/modules/runtime"
@@ -233,7 +234,11 @@ func (d *Daemon) checkHostConfig(h *container.HostConfig) error {
 		h.IpcMode = container.IPCModePrivate
 	}
 	if h.CgroupnsMode == "" {
-		h.CgroupnsMode = container.CgroupnsModePrivate
+		// dockerd's default-cgroupns-mode: private on cgroup v2, host on v1.
+		h.CgroupnsMode = container.CgroupnsModeHost
+		if cgroups.IsCgroup2UnifiedMode() {
+			h.CgroupnsMode = container.CgroupnsModePrivate
+		}
 	}
 	return nil
 }

@@ -425,7 +425,9 @@ func (d *Daemon) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	}
 	close(c.removed)
 	c.notifyLocked()
+	s := c.streams
 	c.mu.Unlock()
+	s.close()
 	d.mu.Unlock()
 	d.event(c, events.ActionDestroy, nil)
 	return nil

@@ -107,8 +107,20 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 		}
 		c.saveOrLog(d.log)
 		c.notifyLocked()
+		autoRemove := c.host.AutoRemove
 		c.mu.Unlock()
 		s.close()
+		if autoRemove && kind == startUser {
+			// As dockerd: a --rm container that cannot start is removed
+			// (the CLI waits for that).
+			d.bg.Add(1)
+			go func() {
+				defer d.bg.Done()
+				if err := d.Remove(context.Background(), rec.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+					d.log.Warn("cannot remove container", zap.String("container", rec.ID), zap.Error(err))
+				}
+			}()
+		}
 	}()
 
 	cs := d.o.Store.Containers()

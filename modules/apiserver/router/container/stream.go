@@ -112,7 +112,7 @@ func (r *router) attach(ctx context.Context, w http.ResponseWriter, req *http.Re
 	if apiserver.BoolValue(req, "stdin") {
 		o.Stdin = in
 	}
-	if err := r.b.Attach(ctx, c.ID, o); err != nil && !errors.Is(err, daemon.ErrDetached) {
+	if err := r.b.Attach(context.WithoutCancel(ctx), c.ID, o); err != nil && !errors.Is(err, daemon.ErrDetached) {
 		writeStreamError(conn, tty, err)
 	}
 	return nil
