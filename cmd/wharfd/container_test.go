@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -391,4 +396,254 @@ func TestContainerOOM(t *testing.T) {
 	if got := d.ok("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog"); got != "true 137" {
 		t.Errorf("hog state: %q, want OOMKilled true, exit 137", got)
 	}
+}
+
+// api sends one request to the daemon's API and returns the status and
+// body.
+func (d *ctrDaemon) api(method, path, body string) (int, string) {
+	d.t.Helper()
+	c := unixClient(filepath.Join(d.dir, "wharfd.sock"))
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequest(method, "http://wharfd/v1.51"+path, strings.NewReader(body))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestContainerBadInput(t *testing.T) {
+	d := newCtrDaemon(t)
+	web := d.ok("run", "-d", "--name", "web", "busybox", "sleep", "1000")
+	tests := []struct {
+		name       string
+		giveMethod string
+		givePath   string
+		giveBody   string
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "empty body", giveMethod: "POST", givePath: "/containers/create", wantStatus: 400, wantBody: `{"message":"invalid JSON: EOF"}`},
+		{name: "empty config", giveMethod: "POST", givePath: "/containers/create", giveBody: `{}`, wantStatus: 400, wantBody: `{"message":"config cannot be empty in order to create a container"}`},
+		{name: "name in use", giveMethod: "POST", givePath: "/containers/create?name=web", giveBody: `{"Image":"busybox"}`, wantStatus: 409,
+			wantBody: `{"message":"Conflict. The container name \"/web\" is already in use by container \"` + web + `\". You have to remove (or rename) that container to be able to reuse that name."}`},
+		{name: "bad name", giveMethod: "POST", givePath: "/containers/create?name=-x", giveBody: `{"Image":"busybox"}`, wantStatus: 400,
+			wantBody: `{"message":"Invalid container name (-x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"}`},
+		{name: "bad port key", giveMethod: "POST", givePath: "/containers/create", giveBody: `{"Image":"busybox","HostConfig":{"PortBindings":{"99999/tcp":[{"HostPort":"8080"}]}}}`, wantStatus: 400, wantBody: "invalid"},
+		{name: "bad host port", giveMethod: "POST", givePath: "/containers/create", giveBody: `{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}`, wantStatus: 400, wantBody: `{"message":"invalid port specification: \"x\""}`},
+		{name: "always with retries", giveMethod: "POST", givePath: "/containers/create", giveBody: `{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}}`, wantStatus: 400,
+			wantBody: `{"message":"invalid restart policy: maximum retry count can only be used with 'on-failure'"}`},
+		{name: "unknown image", giveMethod: "POST", givePath: "/containers/create", giveBody: `{"Image":"nope"}`, wantStatus: 404, wantBody: `{"message":"No such image: nope"}`},
+		{name: "memory too low", giveMethod: "POST", givePath: "/containers/create", giveBody: `{"Image":"busybox","HostConfig":{"Memory":1024}}`, wantStatus: 400, wantBody: "Minimum memory limit allowed is 6MB"},
+		{name: "start missing", giveMethod: "POST", givePath: "/containers/nope/start", wantStatus: 404, wantBody: `{"message":"No such container: nope"}`},
+		{name: "remove running", giveMethod: "DELETE", givePath: "/containers/web", wantStatus: 409,
+			wantBody: `{"message":"cannot remove container \"/web\": container is running: stop the container before removing or force remove"}`},
+		{name: "start running", giveMethod: "POST", givePath: "/containers/web/start", wantStatus: 304},
+		{name: "bad signal", giveMethod: "POST", givePath: "/containers/web/kill?signal=NOPE", wantStatus: 400, wantBody: `{"message":"Invalid signal: NOPE"}`},
+		{name: "bad wait condition", giveMethod: "POST", givePath: "/containers/web/wait?condition=never", wantStatus: 400, wantBody: "invalid condition"},
+		{name: "exec no command", giveMethod: "POST", givePath: "/containers/web/exec", giveBody: `{"Cmd":[]}`, wantStatus: 400, wantBody: `{"message":"No exec command specified"}`},
+		{name: "exec missing", giveMethod: "GET", givePath: "/exec/nope/json", wantStatus: 404, wantBody: `{"message":"No such exec instance: nope"}`},
+		{name: "logs without streams", giveMethod: "GET", givePath: "/containers/web/logs", wantStatus: 400, wantBody: `{"message":"Bad parameters: you must choose at least one stream"}`},
+		{name: "unknown list filter", giveMethod: "GET", givePath: `/containers/json?filters={"nope":["x"]}`, wantStatus: 400, wantBody: `{"message":"invalid filter 'nope'"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := d.api(tt.giveMethod, tt.givePath, tt.giveBody)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("%s %s: %d %s, want %d %s", tt.giveMethod, tt.givePath, status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+	if got := d.ok("ps", "-aq", "--no-trunc"); got != web {
+		t.Errorf("failed creates left containers: %q", got)
+	}
+	d.ok("rm", "-f", "web")
+}
+
+func TestContainerRestartPolicies(t *testing.T) {
+	d := newCtrDaemon(t)
+	// sleep as PID 1 ignores SIGTERM: the shutdown kills these after
+	// their one-second stop timeout.
+	d.ok("run", "-d", "--name", "always", "--stop-timeout", "1", "--restart", "always", "busybox", "sleep", "1000")
+	d.ok("run", "-d", "--name", "unless", "--stop-timeout", "1", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.ok("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.ok("stop", "-t", "0", "stopped")
+	d.ok("run", "-d", "--name", "plain", "busybox", "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done")
+	d.ok("create", "--name", "removed", "--rm", "busybox", "true")
+	d.ok("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1")
+	eventually(t, 20*time.Second, "on-failure:2 to give up", func() bool {
+		return d.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "flaky") == "exited 2"
+	})
+
+	d.stop()
+	d.start()
+	tests := []struct {
+		name string
+		want string
+	}{
+		{name: "always", want: "running"},
+		{name: "unless", want: "running"},
+		{name: "stopped", want: "exited"},
+		{name: "plain", want: "exited"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := d.ok("inspect", "-f", "{{.State.Status}}", tt.name); got != tt.want {
+				t.Errorf("%s after a daemon restart: %s, want %s", tt.name, got, tt.want)
+			}
+		})
+	}
+	if _, _, code := d.docker(nil, "inspect", "removed"); code == 0 {
+		t.Error("an AutoRemove container survived the daemon restart")
+	}
+	// Stopped by the daemon's shutdown with its stop signal, which it
+	// traps; the others were killed after their stop timeout.
+	if got := d.ok("inspect", "-f", "{{.State.ExitCode}}", "plain"); got != "3" {
+		t.Errorf("plain's exit code after shutdown: %s, want 3", got)
+	}
+	d.ok("rm", "-f", "always", "unless", "stopped", "plain", "flaky")
+}
+
+func TestContainerSurvivesCrash(t *testing.T) {
+	d := newCtrDaemon(t)
+	d.ok("run", "-d", "--name", "before", "busybox", "sleep", "1000")
+	sock := filepath.Join(d.dir, "wharfd.sock")
+	c := unixClient(sock)
+	created := make(chan struct{}, 20)
+	for i := range 20 {
+		go func() {
+			req, _ := http.NewRequest("POST", "http://wharfd/v1.51/containers/create?name=c"+strconv.Itoa(i), strings.NewReader(`{"Image":"busybox","Cmd":["true"]}`))
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			created <- struct{}{}
+		}()
+	}
+	<-created // at least one create went through; others are mid-way
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Wait() //nolint:errcheck // killed
+	for range 19 {
+		<-created
+	}
+	c.CloseIdleConnections()
+
+	d.start()
+	if got := d.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "before"); got != "exited 137" {
+		t.Errorf("container running at the crash: %s, want exited 137", got)
+	}
+	ids := strings.Fields(d.ok("ps", "-aq"))
+	if len(ids) < 2 {
+		t.Errorf("containers after the crash: %v, want before and at least one create", ids)
+	}
+	for _, id := range ids {
+		d.ok("start", id)
+	}
+	d.ok(append([]string{"rm", "-f"}, ids...)...)
+	// Every layer went with its container: none left in the store.
+	b, err := os.ReadFile(filepath.Join(d.dir, "root", "storage", "overlay-containers", "containers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(b)) != "[]" {
+		t.Errorf("container layers left in the store: %s", b)
+	}
+}
+
+// daemonResources counts what a container could leak in the daemon:
+// open fds, mounts under the test's directory, child processes and the
+// cgroups of the given container IDs.
+func daemonResources(t *testing.T, pid int, dir string, ids []string) (fds, mounts, children, cgroups int) {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds = len(ents)
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts = strings.Count(string(mi), dir)
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			children++
+		}
+	}
+	for _, id := range ids {
+		m, _ := filepath.Glob("/sys/fs/cgroup/*/wharfd/" + id)
+		m2, _ := filepath.Glob("/sys/fs/cgroup/wharfd/" + id)
+		cgroups += len(m) + len(m2)
+	}
+	return fds, mounts, children, cgroups
+}
+
+func TestContainerNoLeaks(t *testing.T) {
+	d := newCtrDaemon(t)
+	c := unixClient(filepath.Join(d.dir, "wharfd.sock"))
+	call := func(method, path, body string, want int) string {
+		req, _ := http.NewRequest(method, "http://wharfd/v1.51"+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	var ids []string
+	cycle := func() {
+		var cr struct{ Id string }
+		if err := json.Unmarshal([]byte(call("POST", "/containers/create", `{"Image":"busybox","Cmd":["true"]}`, 201)), &cr); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, cr.Id)
+		call("POST", "/containers/"+cr.Id+"/start", "", 204)
+		call("POST", "/containers/"+cr.Id+"/wait", "", 200)
+		call("DELETE", "/containers/"+cr.Id, "", 204)
+	}
+	for range 5 { // warm up: first-use files, pools, connections
+		cycle()
+	}
+	pid := d.cmd.Process.Pid
+	fds0, mounts0, children0, _ := daemonResources(t, pid, d.dir, nil)
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	for range n {
+		cycle()
+	}
+	eventually(t, 10*time.Second, "the daemon's resources to settle", func() bool {
+		fds, mounts, children, cgroups := daemonResources(t, pid, d.dir, ids)
+		return fds <= fds0 && mounts == mounts0 && children == children0 && cgroups == 0
+	})
+	fds, mounts, children, cgroups := daemonResources(t, pid, d.dir, ids)
+	t.Logf("after %d create/start/wait/rm cycles: %d fds (%d before), %d mounts (%d), %d children (%d), %d cgroups",
+		n, fds, fds0, mounts, mounts0, children, children0, cgroups)
 }
