@@ -34,6 +34,11 @@ func serve(flags *config.Flags, stderr io.Writer) error {
 	log := newLogger(flags.Options.LogFormat, atom, stderr)
 	defer log.Sync() //nolint:errcheck // stderr cannot usefully fail here
 
+	// A broken pipe on the log (a journald restart, a test that went
+	// away) must not kill the daemon with its containers: as dockerd,
+	// ignore SIGPIPE; the write just fails.
+	signal.Ignore(syscall.SIGPIPE)
+
 	// Signals are caught before anything starts, so that a SIGTERM during
 	// the boot cancels it instead of killing the process half-started.
 	sigs := make(chan os.Signal, forceExitSignals)
