@@ -33,8 +33,9 @@ func modules(flags *config.Flags) []pipeline.Mod {
 			Ctor: func() *config.Flags { return flags },
 		}),
 		config.Module,
-		// host first: its root check and pidfile come before any stage
-		// that touches the host, even one that does not ask for them.
+		// Every stage that touches the host needs the pidfile's value, so
+		// it runs after 3.4 root-check and the pidfile whatever this order
+		// (TestStagesThatTouchTheHostFollowThePidfile).
 		host.Module,
 		network.Module,
 		runtime.Module,
