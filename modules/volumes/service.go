@@ -169,6 +169,12 @@ func New(o Options) (*Service, error) {
 // Root returns the volumes directory.
 func (s *Service) Root() string { return s.root }
 
+// RootPair returns the host uid and gid that own the volumes' data: the
+// containers' root (the remapped root with --userns-remap, else 0, 0).
+// The container engine gives the host directories it creates for binds
+// the same owner, as dockerd.
+func (s *Service) RootPair() (uid, gid int) { return s.uid, s.gid }
+
 // load reads the volumes directory.
 func (s *Service) load() error {
 	entries, err := os.ReadDir(s.root)
@@ -573,6 +579,13 @@ func (s *Service) refLocked(v *vol, ref string) {
 // NotFound), an empty ref (InvalidArgument), a mount that fails ("failed
 // to mount local volume: …", Internal; nothing is counted).
 func (s *Service) Mount(name, ref string) (string, error) {
+	return s.MountFor(name, ref, nil)
+}
+
+// MountFor is Mount with attrs added to the mount event's attributes:
+// the container engine passes dockerd's destination, read/write and
+// propagation of the container's mount point.
+func (s *Service) MountFor(name, ref string, attrs map[string]string) (string, error) {
 	if ref == "" {
 		return "", invalidf("volume %s: empty reference", name)
 	}
@@ -582,21 +595,36 @@ func (s *Service) Mount(name, ref string) (string, error) {
 	if !ok {
 		return "", noSuchVolume(name)
 	}
+	if err := s.mountLocked(v, ref); err != nil {
+		return "", err
+	}
+	a := map[string]string{"container": ref}
+	for k, val := range attrs {
+		if k != "container" && k != "driver" {
+			a[k] = val
+		}
+	}
+	s.event(events.ActionMount, name, a)
+	return v.path(), nil
+}
+
+// mountLocked mounts v's options when it is not mounted yet and counts
+// one active mount by ref, a holder from now on.
+func (s *Service) mountLocked(v *vol, ref string) error {
 	if v.needsMount() && !v.mounted {
 		opts := v.meta.Options
 		if opts["device"] == "" {
-			return "", systemError{errors.New("missing device in volume options")}
+			return systemError{errors.New("missing device in volume options")}
 		}
 		if err := s.mountFn(opts["device"], v.path(), opts["type"], opts["o"]); err != nil {
-			return "", systemError{fmt.Errorf("failed to mount local volume: %w", hidePassword(err, opts["o"]))}
+			return systemError{fmt.Errorf("failed to mount local volume: %w", hidePassword(err, opts["o"]))}
 		}
 		v.mounted = true
 	}
 	v.active++
 	v.mounts[ref]++
 	v.refs[ref] = struct{}{}
-	s.event(events.ActionMount, name, map[string]string{"container": ref})
-	return v.path(), nil
+	return nil
 }
 
 // Unmount undoes one Mount of the volume name by ref: the last active
@@ -607,6 +635,11 @@ func (s *Service) Mount(name, ref string) (string, error) {
 // while the data directory stays mounted (Internal; the mount is no
 // longer counted, so that the volume can be unmounted again later).
 func (s *Service) Unmount(name, ref string) error {
+	return s.unmount(name, ref, true)
+}
+
+// unmount is Unmount, logging the event when event is set.
+func (s *Service) unmount(name, ref string, event bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
@@ -621,7 +654,9 @@ func (s *Service) Unmount(name, ref string) error {
 		delete(v.mounts, ref)
 	}
 	v.active--
-	s.event(events.ActionUnmount, name, map[string]string{"container": ref})
+	if event {
+		s.event(events.ActionUnmount, name, map[string]string{"container": ref})
+	}
 	if v.active > 0 || !v.mounted {
 		return nil
 	}
