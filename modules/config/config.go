@@ -216,6 +216,12 @@ type Config struct {
 	// DefaultRuntime is the runtime containers use unless they ask for
 	// another ("default-runtime", --default-runtime; default runc).
 	DefaultRuntime string
+	// InitPath is the init run as PID 1 of containers started with
+	// --init ("init-path", --init-path). An absolute path is used as is;
+	// a name is looked up as dockerd's docker-init (its libexec
+	// directories, then PATH). Empty means docker-init, then Debian's
+	// tini-static, then tini.
+	InitPath string
 	// DefaultUlimits are the containers' default rlimits by name
 	// ("default-ulimits", --default-ulimit name=soft[:hard]).
 	DefaultUlimits map[string]Ulimit

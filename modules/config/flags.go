@@ -126,6 +126,7 @@ func newFlagSet(f *Flags) *pflag.FlagSet {
 	fs.StringVar(&o.CgroupParent, "cgroup-parent", "", "Set parent cgroup for all containers")
 	fs.Var(&runtimeValue{p: &o.Runtimes}, "add-runtime", "Register an additional OCI compatible runtime")
 	fs.StringVar(&o.DefaultRuntime, "default-runtime", DefaultRuntime, "Default OCI runtime for containers")
+	fs.StringVar(&o.InitPath, "init-path", "", "Path to the docker-init binary")
 	fs.Var(&ulimitValue{p: &o.DefaultUlimits}, "default-ulimit", "Default ulimits for containers")
 	boolVarP(fs, &o.SELinuxEnabled, "selinux-enabled", "", false, "Enable selinux support")
 	boolVarP(fs, &o.LiveRestore, "live-restore", "", false, "Enable live restore of wharfd when containers are still running")

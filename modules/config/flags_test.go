@@ -67,6 +67,15 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
+			name:     "init-path",
+			giveArgs: []string{"--init-path", "/usr/bin/tini-static"},
+			wantCheck: func(t *testing.T, f *Flags) {
+				if f.Options.InitPath != "/usr/bin/tini-static" || !f.Changed("init-path") {
+					t.Errorf("InitPath = %q, changed = %v", f.Options.InitPath, f.changed)
+				}
+			},
+		},
+		{
 			name:     "tls false given explicitly",
 			giveArgs: []string{"--tls=false"},
 			wantCheck: func(t *testing.T, f *Flags) {

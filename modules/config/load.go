@@ -216,6 +216,7 @@ var directives = map[string]directive{
 	"cgroup-parent":            {"cgroup-parent", func(c *Config) any { return &c.CgroupParent }},
 	"runtimes":                 {"add-runtime", func(c *Config) any { return &c.Runtimes }},
 	"default-runtime":          {"default-runtime", func(c *Config) any { return &c.DefaultRuntime }},
+	"init-path":                {"init-path", func(c *Config) any { return &c.InitPath }},
 	"default-ulimits":          {"default-ulimit", func(c *Config) any { return &c.DefaultUlimits }},
 	"selinux-enabled":          {"selinux-enabled", func(c *Config) any { return &c.SELinuxEnabled }},
 	"live-restore":             {"live-restore", func(c *Config) any { return &c.LiveRestore }},

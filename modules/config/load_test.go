@@ -219,6 +219,21 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:     "init-path in the file",
+			giveFile: `{"init-path":"/opt/tini/tini-static"}`,
+			wantCheck: func(t *testing.T, c *Config) {
+				if c.InitPath != "/opt/tini/tini-static" {
+					t.Errorf("InitPath = %q", c.InitPath)
+				}
+			},
+		},
+		{
+			name:     "init-path as a flag and in the file",
+			giveFile: `{"init-path":"/opt/a"}`,
+			giveArgs: []string{"--init-path", "/opt/b"},
+			wantErr:  prefix + "the following directives are specified both as a flag and in the configuration file: init-path: (from flag: /opt/b, from file: /opt/a)",
+		},
+		{
 			name:     "nested objects flattened one level",
 			giveFile: `{"logging":{"debug":true,"log-level":"warn"}}`,
 			wantCheck: func(t *testing.T, c *Config) {
