@@ -94,6 +94,9 @@ type Record struct {
 	HasBeenManuallyStopped bool
 	// AppArmorProfile is the profile of the last start.
 	AppArmorProfile string
+	// MountPoints are the container's volumes, binds and --mount tmpfs,
+	// sorted by destination (mounts.go).
+	MountPoints []MountPoint `json:",omitempty"`
 }
 
 // Container is one container: its record, host config and, while it

@@ -64,6 +64,10 @@ func (d *Daemon) Create(ctx context.Context, name string, req container.CreateRe
 	if err := d.checkHostConfig(host); err != nil {
 		return container.CreateResponse{}, err
 	}
+	parsedMounts, err := checkMounts(host) // -v, --mount, --tmpfs, --volumes-from (mounts.go)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	img, err := d.o.Images.Resolve(ctx, cfg.Image)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -107,9 +111,20 @@ func (d *Daemon) Create(ctx context.Context, name string, req container.CreateRe
 	if _, err := d.o.Store.Containers().CreateContainer(id, nil, img.ID, "", layerMetadata, nil); err != nil {
 		return container.CreateResponse{}, fmt.Errorf("create container layer: %w", err)
 	}
+	// Volumes created or held for the container, populated from the
+	// image (mounts.go); undone if the create fails.
+	mountPoints, undoMounts, err := d.prepareMounts(ctx, id, cfg, host, parsedMounts)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	defer func() {
+		if retErr != nil {
+			undoMounts()
+		}
+	}()
 	rec := Record{
 		ID: id, Name: fullName, Created: time.Now().UTC(), Path: path, Args: args,
-		Config: cfg, Image: img.FullID(), Driver: d.o.Store.DriverName(),
+		Config: cfg, Image: img.FullID(), Driver: d.o.Store.DriverName(), MountPoints: mountPoints,
 	}
 	c := newContainer(dir, rec, host)
 	lo, _ := parseLogConfig(host.LogConfig.Type, host.LogConfig.Config)
@@ -221,9 +236,6 @@ func (d *Daemon) checkHostConfig(h *container.HostConfig) error {
 	}
 	if h.Init != nil && *h.Init {
 		return errdefs.ErrInvalidArgument.WithMessage("--init is not supported: no docker-init binary is configured")
-	}
-	if len(h.Binds) > 0 || len(h.Mounts) > 0 || len(h.VolumesFrom) > 0 {
-		return errdefs.ErrNotImplemented.WithMessage("volumes and bind mounts are not supported yet")
 	}
 	for _, eh := range h.ExtraHosts {
 		if _, _, err := parseExtraHost(eh); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/wharfd/wharfd/modules/host"
 	"github.com/wharfd/wharfd/modules/runtime"
 	"github.com/wharfd/wharfd/modules/storage"
+	"github.com/wharfd/wharfd/modules/volumes"
 )
 
 // ContainersDirName is the containers' directory in the data root.
@@ -74,6 +75,9 @@ type Options struct {
 	ResolvConf, Hosts string
 	// Logger receives the daemon's log.
 	Logger *zap.Logger
+	// Volumes is the volume service of the containers' volumes
+	// (mounts.go); nil refuses volume mounts.
+	Volumes VolumeService
 }
 
 // Daemon is the container store and lifecycle: every container of the
@@ -106,6 +110,8 @@ type Params struct {
 	Lifecycle fx.Lifecycle
 	// AppArmor gives the default profile when the host has AppArmor.
 	AppArmor host.AppArmor `optional:"true"`
+	// Volumes is stage 3.15's volume service, for volume mounts.
+	Volumes *volumes.Service `optional:"true"`
 }
 
 // New is the daemon stage: it loads every container of the data root
@@ -117,6 +123,7 @@ func New(p Params) (*Daemon, error) {
 		Dir: p.Dir.Path, Config: p.Config, Runtime: p.Runtime, Store: p.Store, Images: p.Images,
 		Events: p.Events, AppArmorProfile: p.AppArmor.Profile,
 		Logger: p.Logger.With(zap.String("module", "daemon")),
+		Volumes: volumeService(p.Volumes),
 	})
 	if err != nil {
 		return nil, err
@@ -191,6 +198,7 @@ func Open(o Options) (*Daemon, error) {
 		c.streams = newStreams(c.rec.Config.OpenStdin)
 		d.byID[c.rec.ID] = c
 		d.names[c.rec.Name] = c.rec.ID
+		d.acquireVolumes(c) // volume references live in memory (mounts.go)
 	}
 	// Layers of containers whose directory is gone.
 	if list, err := o.Store.Containers().Containers(); err == nil {

@@ -62,7 +62,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (*container
 		ExecIDs:         execs,
 		HostConfig:      &hc,
 		GraphDriver:     &storage.DriverData{Name: rec.Driver, Data: map[string]string{}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          apiMounts(&rec),
 		Config:          &cfg,
 		NetworkSettings: d.networkSettings(&rec, host),
 	}
@@ -252,7 +252,7 @@ func (d *Daemon) summary(rec *Record, h *container.HostConfig, size bool) contai
 		Labels: maps.Clone(rec.Config.Labels), State: rec.State.Status(rec.HasBeenStartedBefore),
 		Status:          statusString(rec),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(h.NetworkMode): {}}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          apiMounts(rec),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

@@ -410,6 +410,7 @@ func (d *Daemon) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		c.mu.Unlock()
 		return fmt.Errorf("cannot remove container %q: remove layer: %w", name, err)
 	}
+	d.releaseVolumes(ctx, c, o.Volumes) // -v: anonymous volumes too (mounts.go)
 	c.log.removeFiles()
 	if err := os.RemoveAll(c.dir); err != nil {
 		d.log.Warn("cannot remove container dir", zap.String("container", c.ID()), zap.Error(err))

@@ -150,11 +150,23 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 	if err != nil {
 		return err
 	}
-	o.Mounts = append(mounts, o.Mounts...)
+	// Volumes, binds and --mount tmpfs (mounts.go), unmounted when the
+	// run ends or, here, when the start fails.
+	points, err := d.setupMounts(&rec)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			d.unmountVolumes(c)
+		}
+	}()
+	o.Mounts = withMounts(points, append(mounts, o.Mounts...))
 	spec, _, err := runtime.DefaultSpec(o)
 	if err != nil {
 		return err
 	}
+	spec.Linux.RootfsPropagation = rootPropagation(points)
 	rc, err := d.o.Runtime.Create(ctx, rec.ID, spec)
 	if err != nil {
 		return err
@@ -209,6 +221,7 @@ func (d *Daemon) monitor(c *Container, rc *runtime.Container, proc *runtime.Proc
 	if _, err := d.o.Store.Containers().Unmount(c.ID(), false); err != nil {
 		d.log.Warn("cannot unmount container layer", zap.String("container", c.ID()), zap.Error(err))
 	}
+	d.unmountVolumes(c) // mounts.go
 	c.log.close()
 	s.close()
 
