@@ -54,6 +54,10 @@ type EndpointRequest struct {
 	IfName string
 	// Ports are the ports to publish (-p, -P).
 	Ports []PortBinding
+	// NoDefaultRoute leaves the namespace's default route alone: a
+	// container's second and later networks do not take the default
+	// route from its first, as dockerd.
+	NoDefaultRoute bool
 }
 
 // Attachment is what Connect made: the endpoint and the settings the
@@ -135,7 +139,8 @@ func (c *Controller) Connect(ctx context.Context, netRef string, req EndpointReq
 	if len(ports) > 0 {
 		bound, fds, err := reservePorts(c.ns, ports)
 		if err != nil {
-			return nil, err
+			// dockerd's wording, which names the endpoint.
+			return nil, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", req.Name, ep.ID, err)
 		}
 		ep.Ports = bound
 		undo = append(undo, func() { closeFDs(fds) })
@@ -147,9 +152,14 @@ func (c *Controller) Connect(ctx context.Context, netRef string, req EndpointReq
 		att.Gateway = r.Gateway
 	}
 	if req.NetNSPath != "" {
+		gw := att.Gateway
+		if req.NoDefaultRoute {
+			gw = netip.Addr{}
+		}
 		host, err := CreateVeth(c.nl, VethConfig{
 			Bridge: r.Bridge, NetNSPath: req.NetNSPath, IfName: req.IfName,
-			Addr: netip.PrefixFrom(ep.Addr, r.Subnet.Bits()), Gateway: att.Gateway, MTU: r.MTU, MAC: att.MAC,
+			Addr: netip.PrefixFrom(ep.Addr, r.Subnet.Bits()), Gateway: gw, MTU: r.MTU, MAC: att.MAC,
+			Isolated: !r.ICC,
 		})
 		if err != nil {
 			return nil, err

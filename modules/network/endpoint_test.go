@@ -24,6 +24,12 @@ import (
 // to 5s for the reply.
 func ping(t testing.TB, ns string, dst netip.Addr) error {
 	t.Helper()
+	return pingWithin(t, ns, dst, 5*time.Second)
+}
+
+// pingWithin is ping waiting up to wait for the reply.
+func pingWithin(t testing.TB, ns string, dst netip.Addr, wait time.Duration) error {
+	t.Helper()
 	return inNS(t, ns, func() error {
 		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		if err != nil {
@@ -38,7 +44,7 @@ func ping(t testing.TB, ns string, dst netip.Addr) error {
 		if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			return err
 		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(time.Now().Add(wait))
 		buf := make([]byte, 1500)
 		for {
 			n, peer, err := c.ReadFrom(buf)
@@ -225,7 +231,8 @@ func TestPublishPorts(t *testing.T) {
 	before := rulesOf(t, host)
 	_, err := c.Connect(ctx, "pub", EndpointRequest{ContainerID: "bad", NetNSPath: ctr, Ports: []PortBinding{{HostPort: taken, ContainerPort: 80}}})
 	var pa *PortAllocatedError
-	if !errors.As(err, &pa) || !cerrdefs.IsConflict(err) || err.Error() != fmt.Sprintf("Bind for 0.0.0.0:%d failed: port is already allocated", taken) {
+	if !errors.As(err, &pa) || !cerrdefs.IsConflict(err) || !strings.HasPrefix(err.Error(), "driver failed programming external connectivity on endpoint  (") ||
+		!strings.HasSuffix(err.Error(), fmt.Sprintf("): Bind for 0.0.0.0:%d failed: port is already allocated", taken)) {
 		t.Fatalf("taken port: %v", err)
 	}
 	if after := rulesOf(t, host); !slices.Equal(before, after) {

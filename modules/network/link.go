@@ -165,6 +165,12 @@ type VethConfig struct {
 	// MAC is the interface's hardware address; the kernel picks one
 	// when nil.
 	MAC net.HardwareAddr
+	// Isolated makes the host end an isolated bridge port: it cannot
+	// exchange frames with the bridge's other isolated ports, only with
+	// the bridge itself. Networks with inter-container communication off
+	// (--icc=false, enable_icc=false) use it, so isolation holds even
+	// where bridged traffic bypasses the packet filter (no br_netfilter).
+	Isolated bool
 }
 
 // CreateVeth wires the namespace at cfg.NetNSPath to cfg.Bridge with a
@@ -249,6 +255,11 @@ func CreateVeth(h *netlink.Handle, cfg VethConfig) (host string, err error) {
 	hl, err := h.LinkByName(host)
 	if err != nil {
 		return "", fmt.Errorf("veth %s: %w", host, err)
+	}
+	if cfg.Isolated {
+		if err := h.LinkSetIsolated(hl, true); err != nil {
+			return "", fmt.Errorf("isolate bridge port %s: %w", host, err)
+		}
 	}
 	if err := h.LinkSetUp(hl); err != nil {
 		return "", fmt.Errorf("bring %s up: %w", host, err)

@@ -21,6 +21,10 @@ type PortBinding struct {
 	// HostPort is the host port; 0 asks for a random one from the
 	// ephemeral range (and is replaced by it).
 	HostPort uint16 `json:"host_port"`
+	// HostPortEnd, when above HostPort, makes HostPort..HostPortEnd a
+	// range (-p 8000-8010:80): the first free port of it is taken, as
+	// dockerd, and HostPort replaced by it (HostPortEnd cleared).
+	HostPortEnd uint16 `json:"host_port_end,omitempty"`
 	// ContainerPort is the container's port.
 	ContainerPort uint16 `json:"container_port"`
 	// Proto is "tcp" (the default when empty) or "udp".
@@ -112,6 +116,25 @@ func reservePorts(ns namespace, bindings []PortBinding) (out []PortBinding, fds 
 	err = ns.do(func() error {
 		lo, hi := ephemeralRange()
 		for _, b := range bindings {
+			if b.HostPort != 0 && b.HostPortEnd > b.HostPort {
+				var fd int
+				var err error
+				for p := int(b.HostPort); p <= int(b.HostPortEnd); p++ {
+					try := b
+					try.HostPort, try.HostPortEnd = uint16(p), 0
+					if fd, err = bindPort(try); err == nil {
+						b = try
+						break
+					}
+				}
+				if err != nil {
+					return err
+				}
+				fds = append(fds, fd)
+				out = append(out, b)
+				continue
+			}
+			b.HostPortEnd = 0
 			if b.HostPort != 0 {
 				fd, err := bindPort(b)
 				if err != nil {
