@@ -97,6 +97,9 @@ type Record struct {
 	// MountPoints are the container's volumes, binds and --mount tmpfs,
 	// sorted by destination (mounts.go).
 	MountPoints []MountPoint `json:",omitempty"`
+	// Network is the container's networks and, while it runs, its
+	// addresses and ports (network.go); nil in records from before it.
+	Network *NetworkState `json:",omitempty"`
 }
 
 // Container is one container: its record, host config and, while it
@@ -123,8 +126,8 @@ type Container struct {
 	proc    *runtime.Process
 	streams *streams
 	log     *jsonLog
-	// netns is the namespace file of a bridge container.
-	netns string
+	// net is the container's live networking (network.go).
+	net netRuntime
 	// stopping is set by stop, kill with the stop signal and remove, so
 	// that the exit does not trigger the restart policy.
 	stopping bool

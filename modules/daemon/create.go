@@ -81,6 +81,12 @@ func (d *Daemon) Create(ctx context.Context, name string, req container.CreateRe
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+	// Networks and endpoint settings, checked (network.go).
+	netState, netWarnings, err := d.prepareNetworking(req.Config, cfg, host, req.NetworkingConfig)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	warnings = append(warnings, netWarnings...)
 
 	id := newID()
 	if cfg.Hostname == "" {
@@ -125,6 +131,7 @@ func (d *Daemon) Create(ctx context.Context, name string, req container.CreateRe
 	rec := Record{
 		ID: id, Name: fullName, Created: time.Now().UTC(), Path: path, Args: args,
 		Config: cfg, Image: img.FullID(), Driver: d.o.Store.DriverName(), MountPoints: mountPoints,
+		Network: netState,
 	}
 	c := newContainer(dir, rec, host)
 	lo, _ := parseLogConfig(host.LogConfig.Type, host.LogConfig.Config)
@@ -209,15 +216,8 @@ func (d *Daemon) checkHostConfig(h *container.HostConfig) error {
 			}
 		}
 	}
-	switch mode := string(h.NetworkMode); mode {
-	case "", NetworkDefault:
-		h.NetworkMode = NetworkBridge
-	case NetworkBridge, NetworkHost, NetworkNone:
-	default:
-		if strings.HasPrefix(mode, "container:") {
-			return errdefs.ErrNotImplemented.WithMessage("network mode container:<name> is not supported")
-		}
-		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", mode))
+	if err := d.checkNetworkMode(h); err != nil { // network.go
+		return err
 	}
 	if h.LogConfig.Type == "" {
 		h.LogConfig.Type = LogDriverJSONFile

@@ -20,6 +20,7 @@ import (
 	"github.com/wharfd/wharfd/modules/config"
 	evbus "github.com/wharfd/wharfd/modules/events"
 	"github.com/wharfd/wharfd/modules/host"
+	wnet "github.com/wharfd/wharfd/modules/network"
 	"github.com/wharfd/wharfd/modules/runtime"
 	"github.com/wharfd/wharfd/modules/storage"
 	"github.com/wharfd/wharfd/modules/volumes"
@@ -78,6 +79,9 @@ type Options struct {
 	// Volumes is the volume service of the containers' volumes
 	// (mounts.go); nil refuses volume mounts.
 	Volumes VolumeService
+	// Network is the network controller containers are attached to
+	// (network.go); nil gives them lo only.
+	Network *wnet.Controller
 }
 
 // Daemon is the container store and lifecycle: every container of the
@@ -112,6 +116,8 @@ type Params struct {
 	AppArmor host.AppArmor `optional:"true"`
 	// Volumes is stage 3.15's volume service, for volume mounts.
 	Volumes *volumes.Service `optional:"true"`
+	// Network is stage 3.22's controller, for container networking.
+	Network *wnet.Controller `optional:"true"`
 }
 
 // New is the daemon stage: it loads every container of the data root
@@ -122,8 +128,9 @@ func New(p Params) (*Daemon, error) {
 	d, err := Open(Options{
 		Dir: p.Dir.Path, Config: p.Config, Runtime: p.Runtime, Store: p.Store, Images: p.Images,
 		Events: p.Events, AppArmorProfile: p.AppArmor.Profile,
-		Logger: p.Logger.With(zap.String("module", "daemon")),
+		Logger:  p.Logger.With(zap.String("module", "daemon")),
 		Volumes: volumeService(p.Volumes),
+		Network: p.Network,
 	})
 	if err != nil {
 		return nil, err
@@ -209,6 +216,7 @@ func Open(o Options) (*Daemon, error) {
 			}
 		}
 	}
+	d.restoreNetworking() // stale namespaces and endpoints released (network.go)
 	return d, nil
 }
 

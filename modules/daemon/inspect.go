@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 )
 
@@ -71,21 +70,6 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (*container
 		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	return resp, nil
-}
-
-// networkSettings returns the container's network settings: its network
-// mode's entry, without addresses (bridge networking comes with the
-// network controller).
-func (d *Daemon) networkSettings(rec *Record, h *container.HostConfig) *container.NetworkSettings {
-	mode := string(h.NetworkMode)
-	ns := &container.NetworkSettings{
-		Ports:    network.PortMap{},
-		Networks: map[string]*network.EndpointSettings{mode: {}},
-	}
-	if rec.State.Running {
-		ns.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", rec.State.Pid)
-	}
-	return ns
 }
 
 // sizes returns the writable layer's size and the whole root
@@ -214,7 +198,7 @@ func (d *Daemon) List(ctx context.Context, o ListOptions) ([]container.Summary, 
 		if !since.IsZero() && !rec.Created.After(since) {
 			continue
 		}
-		if v := f["network"]; len(v) > 0 && !slices.Contains(v, string(host.NetworkMode)) {
+		if v := f["network"]; len(v) > 0 && !d.onNetwork(&rec, host, v) {
 			continue
 		}
 		out = append(out, d.summary(&rec, host, o.Size))
@@ -248,10 +232,10 @@ func (d *Daemon) summary(rec *Record, h *container.HostConfig, size bool) contai
 	}
 	s := container.Summary{
 		ID: rec.ID, Names: []string{rec.Name}, Image: rec.Config.Image, ImageID: rec.Image,
-		Command: cmd, Created: rec.Created.Unix(), Ports: []container.PortSummary{},
+		Command: cmd, Created: rec.Created.Unix(), Ports: portSummaries(rec),
 		Labels: maps.Clone(rec.Config.Labels), State: rec.State.Status(rec.HasBeenStartedBefore),
 		Status:          statusString(rec),
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{string(h.NetworkMode): {}}},
+		NetworkSettings: d.networkSummary(rec, h),
 		Mounts:          apiMounts(rec),
 	}
 	if s.Labels == nil {

@@ -146,6 +146,17 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 			_ = os.MkdirAll(p, 0o755)
 		}
 	}
+	// Networking (network.go): namespace, endpoints, ports, embedded
+	// DNS; released when the start fails.
+	netUndo, err := d.startNetworking(ctx, c, &rec, host, &o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			netUndo()
+		}
+	}()
 	mounts, err := d.writeEtcFiles(c, &rec, host)
 	if err != nil {
 		return err
@@ -218,6 +229,7 @@ func (d *Daemon) monitor(c *Container, rc *runtime.Container, proc *runtime.Proc
 	if err := rc.Destroy(context.Background()); err != nil {
 		d.log.Warn("cannot destroy runtime container", zap.String("container", c.ID()), zap.Error(err))
 	}
+	d.stopNetworking(c) // endpoints, DNS and namespace released (network.go)
 	if _, err := d.o.Store.Containers().Unmount(c.ID(), false); err != nil {
 		d.log.Warn("cannot unmount container layer", zap.String("container", c.ID()), zap.Error(err))
 	}
@@ -485,30 +497,18 @@ func (d *Daemon) writeEtcFiles(c *Container, rec *Record, h *container.HostConfi
 	if hostname == "" {
 		hostname = rec.ID[:12]
 	}
-	var hosts strings.Builder
-	if string(h.NetworkMode) == NetworkHost {
-		b, err := os.ReadFile(d.o.Hosts)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		hosts.Write(b)
-	} else {
-		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	// hosts and resolv.conf per network mode (network.go).
+	hosts, err := d.hostsContent(c, rec, h)
+	if err != nil {
+		return nil, err
 	}
-	for _, eh := range h.ExtraHosts {
-		name, ip, err := parseExtraHost(eh)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
-	}
-	resolv, err := d.resolvConf(h)
+	resolv, err := d.resolvConfContent(c, rec, h)
 	if err != nil {
 		return nil, err
 	}
 	files := []struct{ name, dst, body string }{
 		{hostnameFile, "/etc/hostname", hostname + "\n"},
-		{hostsFile, "/etc/hosts", hosts.String()},
+		{hostsFile, "/etc/hosts", hosts},
 		{resolvConfFile, "/etc/resolv.conf", resolv},
 	}
 	var mounts []specs.Mount

@@ -668,7 +668,10 @@ func TestStaleContainersCleaned(t *testing.T) {
 // leftovers is what a container could leave behind in the test process
 // and on the host.
 type leftovers struct {
-	MountNS  string // the main thread's, which libcontainer must not move
+	MountNS string // the main thread's, which libcontainer must not move
+	// Mounts counts the mount points under the test's temporary root
+	// (rootfs, runtime root): the host's other mounts come and go with
+	// whatever else runs on the machine, other test packages included.
 	Mounts   int
 	Fds      int
 	Children []int
@@ -693,7 +696,7 @@ func snapshot(t testing.TB, r *Runtime) leftovers {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Mounts = strings.Count(string(mi), "\n")
+	res.Mounts = strings.Count(string(mi), " "+filepath.Dir(t.TempDir()))
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
