@@ -234,9 +234,6 @@ func (d *Daemon) checkHostConfig(h *container.HostConfig) error {
 	if h.ShmSize == 0 {
 		h.ShmSize = runtime.DefaultShmSize
 	}
-	if h.Init != nil && *h.Init {
-		return errdefs.ErrInvalidArgument.WithMessage("--init is not supported: no docker-init binary is configured")
-	}
 	for _, eh := range h.ExtraHosts {
 		if _, _, err := parseExtraHost(eh); err != nil {
 			return err

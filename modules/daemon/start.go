@@ -138,6 +138,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 	if err != nil {
 		return err
 	}
+	if err := d.withInit(&o, host); err != nil {
+		return err
+	}
 	if err := resolveUser(rootfs, rec.Config.User, host.GroupAdd, &o); err != nil {
 		return err
 	}

@@ -59,18 +59,20 @@ type Backend interface {
 var _ Backend = (*daemon.Daemon)(nil)
 
 // Result is what stage 5 container provides: the routes, the container
-// counts of /info and the containers' share of /system/df.
+// counts and init binary of /info and the containers' share of
+// /system/df.
 type Result struct {
 	fx.Out
 
 	Routes     []apiserver.Route `group:"routes,flatten"`
 	Containers system.Containers
+	Init       system.Init
 	DiskUsage  system.DiskUsage `group:"diskusage"`
 }
 
 // New is stage 5 container: the container routes over the daemon.
 func New(d *daemon.Daemon) Result {
-	return Result{Routes: Routes(d), Containers: d, DiskUsage: diskUsage{d}}
+	return Result{Routes: Routes(d), Containers: d, Init: d, DiskUsage: diskUsage{d}}
 }
 
 type diskUsage struct{ b Backend }

@@ -23,6 +23,14 @@ type Containers interface {
 	ContainerCounts() (running, paused, stopped int)
 }
 
+// Init reports the init binary of --init containers for /info's
+// InitBinary and InitCommit (modules/daemon).
+type Init interface {
+	// InitBinary returns the init's name ("docker-init", "tini-static")
+	// and the commit or version it reports, "" when unknown.
+	InitBinary() (binary, commit string)
+}
+
 // Images reports the image count of /info (modules/storage).
 type Images interface {
 	// ImageCount returns the number of images (not of tags).

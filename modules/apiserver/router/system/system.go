@@ -57,6 +57,7 @@ type Params struct {
 	Events *events.Bus `optional:"true"`
 
 	Containers Containers  `optional:"true"`
+	Init       Init        `optional:"true"`
 	Images     Images      `optional:"true"`
 	Storage    Storage     `optional:"true"`
 	Plugins    []PluginSet `group:"plugins"`
@@ -305,6 +306,9 @@ func (s *Router) systemInfo() *system.Info {
 	}
 	if im := s.p.Images; im != nil {
 		info.Images = im.ImageCount()
+	}
+	if in := s.p.Init; in != nil {
+		info.InitBinary, info.InitCommit.ID = in.InitBinary()
 	}
 	if st := s.p.Storage; st != nil {
 		info.Driver, info.DriverStatus = st.DriverStatus()

@@ -36,6 +36,10 @@ type fakeContainers struct{}
 
 func (fakeContainers) ContainerCounts() (int, int, int) { return 2, 1, 3 }
 
+type fakeInit struct{}
+
+func (fakeInit) InitBinary() (string, string) { return "tini-static", "0.19.0" }
+
 type fakeImages struct{}
 
 func (fakeImages) ImageCount() int { return 4 }
@@ -176,17 +180,19 @@ func TestInfo(t *testing.T) {
 		wantDriver  string
 		wantID      string
 		wantSec     string
+		wantInit    string
 	}{
 		{name: "no modules yet"},
 		{
 			name: "with modules",
 			giveParams: Params{
-				Containers: fakeContainers{}, Images: fakeImages{}, Storage: fakeStorage{},
+				Containers: fakeContainers{}, Images: fakeImages{}, Storage: fakeStorage{}, Init: fakeInit{},
 				EngineID: host.EngineID{ID: "0b2c3d4e-0000-4000-8000-000000000000"},
 				SELinux:  host.SELinux{Enabled: true},
 				Plugins:  []PluginSet{{Kind: "Volume", Names: []string{"local"}}, {Kind: "Network", Names: []string{"null", "bridge"}}},
 			},
 			wantRunning: 2, wantImages: 4, wantDriver: "vfs", wantID: "0b2c3d4e-0000-4000-8000-000000000000", wantSec: "name=selinux",
+			wantInit: "tini-static 0.19.0",
 		},
 	}
 	for _, tt := range tests {
@@ -202,6 +208,9 @@ func TestInfo(t *testing.T) {
 			}
 			if info.ContainersRunning != tt.wantRunning || info.Images != tt.wantImages || info.Driver != tt.wantDriver || info.ID != tt.wantID {
 				t.Errorf("running %d images %d driver %q id %q", info.ContainersRunning, info.Images, info.Driver, info.ID)
+			}
+			if got := strings.TrimSpace(info.InitBinary + " " + info.InitCommit.ID); got != tt.wantInit {
+				t.Errorf("InitBinary, InitCommit = %q, want %q", got, tt.wantInit)
 			}
 			if tt.wantRunning != 0 && info.Containers != 6 {
 				t.Errorf("Containers %d, want 6", info.Containers)
