@@ -131,9 +131,9 @@ func checkMounts(h *container.HostConfig) ([]*volumes.MountPoint, error) {
 //
 // undo releases the volumes and removes those this call created; it
 // runs on error, and the caller runs it when the create fails later.
-func (d *Daemon) prepareMounts(ctx context.Context, id string, cfg *container.Config, h *container.HostConfig, parsed []*volumes.MountPoint) (mps []MountPoint, undo func(), retErr error) {
+func (d *Daemon) prepareMounts(ctx context.Context, id string, cfg *container.Config, h *container.HostConfig, parsed []*volumes.MountPoint) (mps []MountPoint, _ func(), retErr error) {
 	var created, held []string
-	undo = func() {
+	undo := func() {
 		for _, name := range held {
 			d.o.Volumes.Release(name, id)
 		}

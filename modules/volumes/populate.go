@@ -21,8 +21,8 @@ import (
 // (never followed), hard links, devices and FIFOs are copied with their
 // owners, modes, times and extended attributes, and the data directory
 // takes src's owner and mode, so that a volume over an image directory
-// owned by a service user is that user's. A missing src, one that is no
-// directory, or a volume that is not empty copies nothing: copied is
+// owned by a service user is that user's. A missing src (or one below a
+// file), one that is no directory, or a volume that is not empty copies nothing: copied is
 // false. An empty src still gives the data directory its owner and mode
 // (copied is true), as dockerd. A volume whose options mount a device has it mounted for the
 // copy. ref (the container the copy is for) becomes a holder of the
@@ -38,7 +38,7 @@ func (s *Service) Populate(ctx context.Context, name, ref, src string) (copied b
 		return false, invalidf("volume %s: empty reference", name)
 	}
 	st, err := os.Lstat(src)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.IsDir() {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || err == nil && !st.IsDir() {
 		return false, nil
 	}
 	if err != nil {

@@ -180,6 +180,7 @@ func TestPopulateCases(t *testing.T) {
 	}{
 		{name: "missing source", giveVolume: "data", giveRef: "c1", giveSrc: filepath.Join(empty, "nosuch")},
 		{name: "source is a file", giveVolume: "data", giveRef: "c1", giveSrc: file},
+		{name: "source below a file", giveVolume: "data", giveRef: "c1", giveSrc: filepath.Join(file, "sub")},
 		// An empty directory still gives the volume its owner and mode.
 		{name: "empty source", giveVolume: "data", giveRef: "c1", giveSrc: empty, wantCopied: true},
 		{name: "device volume, empty source", giveVolume: "tmp", giveRef: "c1", giveSrc: empty, wantCopied: true},
