@@ -131,7 +131,22 @@ func checkMounts(h *container.HostConfig) ([]*volumes.MountPoint, error) {
 //
 // undo releases the volumes and removes those this call created; it
 // runs on error, and the caller runs it when the create fails later.
-func (d *Daemon) prepareMounts(ctx context.Context, id string, cfg *container.Config, h *container.HostConfig, parsed []*volumes.MountPoint) (mps []MountPoint, _ func(), retErr error) {
+func (d *Daemon) prepareMounts(ctx context.Context, id string, cfg *container.Config, h *container.HostConfig, parsed []*volumes.MountPoint) (mps []MountPoint, undo func(), retErr error) {
+	return d.registerMounts(ctx, id, cfg, h, parsed, func() (string, func(), error) {
+		cs := d.o.Store.Containers()
+		p, err := cs.Mount(id, "")
+		if err != nil {
+			return "", nil, fmt.Errorf("mount container layer: %w", err)
+		}
+		return p, func() { _, _ = cs.Unmount(id, false) }, nil
+	})
+}
+
+// registerMounts is prepareMounts with the container's root filesystem
+// mounted by mountRootfs (which returns its path and its unmount), when
+// image content is needed.
+func (d *Daemon) registerMounts(ctx context.Context, id string, cfg *container.Config, h *container.HostConfig, parsed []*volumes.MountPoint,
+	mountRootfs func() (string, func(), error)) (mps []MountPoint, _ func(), retErr error) {
 	var created, held []string
 	undo := func() {
 		for _, name := range held {
@@ -232,12 +247,11 @@ func (d *Daemon) prepareMounts(ctx context.Context, id string, cfg *container.Co
 
 	var rootfs string
 	if len(imageVols) > 0 || len(copyUp) > 0 {
-		cs := d.o.Store.Containers()
-		p, err := cs.Mount(id, "")
+		p, unmount, err := mountRootfs()
 		if err != nil {
-			return nil, nil, fmt.Errorf("mount container layer: %w", err)
+			return nil, nil, err
 		}
-		defer func() { _, _ = cs.Unmount(id, false) }()
+		defer unmount()
 		rootfs = p
 	}
 	for _, dest := range imageVols {
