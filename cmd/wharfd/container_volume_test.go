@@ -305,6 +305,12 @@ func TestContainerBindMounts(t *testing.T) {
 	if !strings.Contains(optLine, "tmpfs") || !strings.Contains(optLine, "size=2048k") {
 		t.Errorf("volume with tmpfs options: %q, want a 2 MiB tmpfs", optLine)
 	}
+	// A start that fails leaves the volume's tmpfs unmounted.
+	d.fails(127, "run", "--rm", "--mount", "type=volume,source=optvol,target=/o", "busybox", "/nosuch")
+	optData := filepath.Join(d.dir, "root", "volumes", "optvol", "_data")
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), optData) {
+		t.Errorf("failed start left %s mounted", optData)
+	}
 	d.ok("volume", "rm", "optvol")
 
 	// Bad specs: 400 and nothing made.
