@@ -3,6 +3,7 @@ package volumes
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -74,5 +75,45 @@ func BenchmarkParseBind(b *testing.B) {
 		if _, err := ParseBind("cache:/var/cache:ro,nocopy", ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPopulate measures the copy-up of an image directory into a new
+// volume: 1000 files of 4 KiB in 10 directories (about 4 MB), with their
+// metadata. The volume is emptied between rounds, outside the timing.
+func BenchmarkPopulate(b *testing.B) {
+	s, err := New(Options{Root: filepath.Join(b.TempDir(), "volumes"), UID: os.Geteuid(), GID: os.Getegid()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := filepath.Join(b.TempDir(), "src")
+	body := make([]byte, 4096)
+	for d := range 10 {
+		dir := filepath.Join(src, fmt.Sprintf("dir%d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range 100 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", f)), body, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	v, _, err := s.Create(ctx, CreateOptions{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(1000 * 4096)
+	for b.Loop() {
+		copied, err := s.Populate(ctx, "bench", "c1", src)
+		if err != nil || !copied {
+			b.Fatalf("Populate = %v, %v", copied, err)
+		}
+		b.StopTimer()
+		if err := emptyDir(v.Mountpoint); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
