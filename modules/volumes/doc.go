@@ -12,8 +12,12 @@
 // volume is mounted by at least one user, as dockerd's local driver.
 //
 // The service counts references (containers that use a volume, Acquire
-// and Release) and mounts (running users, Mount and Unmount): a
-// referenced volume cannot be removed or pruned.
+// and Release) and mounts (running users, Mount/MountFor and Unmount): a
+// referenced volume cannot be removed or pruned. References live in
+// memory only; the container engine acquires its containers' volumes
+// again at boot. Populate is dockerd's copy-up: an empty volume mounted
+// over a directory of a container's image gets that directory's content,
+// owner and mode.
 //
 // ParseBind, ParseMount, ParseTmpfs, ParseVolumesFrom and ParseMounts turn
 // the -v, --mount, --tmpfs and --volumes-from forms of a container's
