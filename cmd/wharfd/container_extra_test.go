@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +91,104 @@ func TestContainerInitMissing(t *testing.T) {
 	if got := d.ok("run", "--rm", "busybox", "echo", "ok"); got != "ok" {
 		t.Errorf("run without --init printed %q", got)
 	}
+}
+
+func TestContainerHealthcheck(t *testing.T) {
+	d := newCtrDaemon(t)
+	start := time.Now().Add(-time.Second).Unix()
+	d.ok("run", "-d", "--name", "good", "--health-cmd", "true", "--health-interval", "100ms", "--health-retries", "2", "busybox", "sleep", "1000")
+	d.ok("run", "-d", "--name", "bad", "--health-cmd", "echo failing; exit 1", "--health-interval", "100ms", "--health-retries", "2", "busybox", "sleep", "1000")
+	d.ok("run", "-d", "--name", "slow", "--health-cmd", "sleep 10", "--health-timeout", "200ms", "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "1000")
+	d.ok("run", "-d", "--name", "plain", "busybox", "sleep", "1000")
+	// sleep as PID 1 ignores SIGTERM: remove them at once, not at the
+	// daemon's shutdown.
+	t.Cleanup(func() { d.ok("rm", "-f", "good", "bad", "slow", "plain") })
+	status := func(name string) string { return d.ok("inspect", "-f", "{{.State.Health.Status}}", name) }
+	eventually(t, 20*time.Second, "good to become healthy", func() bool { return status("good") == "healthy" })
+	eventually(t, 20*time.Second, "bad to become unhealthy", func() bool { return status("bad") == "unhealthy" })
+	eventually(t, 20*time.Second, "slow to become unhealthy", func() bool { return status("slow") == "unhealthy" })
+
+	t.Run("inspect", func(t *testing.T) {
+		var h struct {
+			Status        string
+			FailingStreak int
+			Log           []struct {
+				Start, End time.Time
+				ExitCode   int
+				Output     string
+			}
+		}
+		if err := json.Unmarshal([]byte(d.ok("inspect", "-f", "{{json .State.Health}}", "bad")), &h); err != nil {
+			t.Fatal(err)
+		}
+		last := h.Log[len(h.Log)-1]
+		if h.FailingStreak < 2 || len(h.Log) < 2 || len(h.Log) > 5 || last.ExitCode != 1 || last.Output != "failing\n" || last.End.Before(last.Start) {
+			t.Errorf("bad's health: %+v", h)
+		}
+		if err := json.Unmarshal([]byte(d.ok("inspect", "-f", "{{json .State.Health}}", "slow")), &h); err != nil {
+			t.Fatal(err)
+		}
+		if last := h.Log[len(h.Log)-1]; last.ExitCode != -1 || last.Output != "Health check exceeded timeout (200ms)" {
+			t.Errorf("slow's last probe: %+v", last)
+		}
+		if got := d.ok("inspect", "-f", "{{json .State.Health}}", "plain"); got != "null" {
+			t.Errorf("a container without a healthcheck has health %s", got)
+		}
+	})
+	t.Run("ps", func(t *testing.T) {
+		if got := d.ok("ps", "--filter", "name=good", "--format", "{{.Status}}"); !strings.HasPrefix(got, "Up ") || !strings.HasSuffix(got, " (healthy)") {
+			t.Errorf("ps status of good: %q", got)
+		}
+		tests := []struct {
+			give string
+			want string
+		}{
+			{give: "healthy", want: "good"},
+			{give: "unhealthy", want: "bad slow"},
+			{give: "none", want: "plain"},
+			{give: "starting", want: ""},
+		}
+		for _, tt := range tests {
+			got := strings.Fields(d.ok("ps", "--filter", "health="+tt.give, "--format", "{{.Names}}"))
+			slices.Sort(got)
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("ps --filter health=%s: %q, want %q", tt.give, got, tt.want)
+			}
+		}
+		errOut := d.fails(1, "ps", "--filter", "health=sick")
+		if !strings.Contains(errOut, "sick") {
+			t.Errorf("ps --filter health=sick: %q", errOut)
+		}
+	})
+	t.Run("probes stop with the container", func(t *testing.T) {
+		d.ok("stop", "-t", "0", "good")
+		if got := status("good"); got != "healthy" {
+			t.Errorf("health after stop: %q, want the last status kept", got)
+		}
+		d.ok("restart", "-t", "0", "bad") // a start begins again at starting
+		eventually(t, 20*time.Second, "bad to become unhealthy again", func() bool { return status("bad") == "unhealthy" })
+		// Well over one interval after good stopped: its events end with
+		// the stop, no exec after it.
+		out := d.ok("events", "--since", strconv.FormatInt(start, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+			"--filter", "container=good", "--format", "{{.Action}}")
+		actions := strings.Split(out, "\n")
+		if !slices.Contains(actions, "health_status: healthy") || slices.Contains(actions, "health_status: unhealthy") {
+			t.Errorf("good's events: %q", actions)
+		}
+		die := slices.Index(actions, "die")
+		if die < 0 || slices.ContainsFunc(actions[die:], func(a string) bool { return strings.HasPrefix(a, "exec_start") }) {
+			t.Errorf("a probe ran after good died: %q", actions)
+		}
+		out = d.ok("events", "--since", strconv.FormatInt(start, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+			"--filter", "container=bad", "--filter", "event=health_status", "--format", "{{.Action}}")
+		if got := strings.Count(out, "health_status: unhealthy"); got != 2 {
+			t.Errorf("bad's health events: %q, want unhealthy once per run", out)
+		}
+	})
+	t.Run("bad settings", func(t *testing.T) {
+		code, body := d.api("POST", "/containers/create", `{"Image":"busybox","Cmd":["true"],"Healthcheck":{"Test":["CMD","true"],"Interval":1000}}`)
+		if code != 400 || !strings.Contains(body, "Interval in Healthcheck cannot be less than 1ms") {
+			t.Errorf("create with a 1µs interval: %d %s", code, body)
+		}
+	})
 }

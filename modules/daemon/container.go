@@ -43,6 +43,8 @@ type State struct {
 	// StartedAt and FinishedAt are the last start and exit, zero if
 	// never.
 	StartedAt, FinishedAt time.Time
+	// Health is the health check's state, nil without one (health.go).
+	Health *container.Health `json:",omitempty"`
 }
 
 // Status returns the state as the API names it: created, running,
@@ -139,6 +141,8 @@ type Container struct {
 	backoff time.Duration
 	// execs are the container's exec IDs.
 	execs []string
+	// health is the running health monitor (health.go).
+	health *healthMonitor
 }
 
 func newContainer(dir string, rec Record, host *container.HostConfig) *Container {

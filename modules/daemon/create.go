@@ -77,6 +77,9 @@ func (d *Daemon) Create(ctx context.Context, name string, req container.CreateRe
 	if path == "" {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
+	if err := checkHealthConfig(cfg.Healthcheck); err != nil {
+		return container.CreateResponse{}, err
+	}
 	warnings, err := d.checkSpec(cfg, host, path, args)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -349,10 +352,7 @@ func mergeImageConfig(cfg *container.Config, img *storage.Image) {
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = ic.StopSignal
 	}
-	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
-		hc := *ic.Healthcheck
-		cfg.Healthcheck = &hc
-	}
+	mergeHealthConfig(cfg, ic.Healthcheck)
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
 	}

@@ -47,6 +47,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (*container
 			Restarting: st.Restarting, OOMKilled: st.OOMKilled, Dead: st.Dead, Pid: st.Pid,
 			ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: timeString(st.StartedAt), FinishedAt: timeString(st.FinishedAt),
+			Health: st.Health,
 		},
 		Image:           rec.Image,
 		ResolvConfPath:  c.path(resolvConfFile),
@@ -133,6 +134,9 @@ func (d *Daemon) List(ctx context.Context, o ListOptions) ([]container.Summary, 
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'status=%s'", s))
 		}
 	}
+	if err := checkHealthFilter(f["health"]); err != nil { // health.go
+		return nil, err
+	}
 	var exited []int
 	for _, s := range f["exited"] {
 		n, err := strconv.Atoi(s)
@@ -182,6 +186,9 @@ func (d *Daemon) List(ctx context.Context, o ListOptions) ([]container.Summary, 
 			continue
 		}
 		if v := f["id"]; len(v) > 0 && !slices.ContainsFunc(v, func(p string) bool { return strings.HasPrefix(rec.ID, p) }) {
+			continue
+		}
+		if !matchHealth(f["health"], rec.State.Health) {
 			continue
 		}
 		if !matchLabels(f["label"], rec.Config.Labels) {
@@ -235,6 +242,7 @@ func (d *Daemon) summary(rec *Record, h *container.HostConfig, size bool) contai
 		Command: cmd, Created: rec.Created.Unix(), Ports: portSummaries(rec),
 		Labels: maps.Clone(rec.Config.Labels), State: rec.State.Status(rec.HasBeenStartedBefore),
 		Status:          statusString(rec),
+		Health:          healthSummary(&rec.State),
 		NetworkSettings: d.networkSummary(rec, h),
 		Mounts:          apiMounts(rec),
 	}
@@ -261,7 +269,7 @@ func statusString(rec *Record) string {
 	case st.Restarting:
 		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
 	case st.Running:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + healthSuffix(st.Health)
 	case st.Removing:
 		return "Removal In Progress"
 	case st.Dead:

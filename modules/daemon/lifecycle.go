@@ -111,6 +111,7 @@ func (d *Daemon) stopContainer(ctx context.Context, c *Container, sig syscall.Si
 		return errdefs.ErrNotModified.WithMessage("container already stopped")
 	}
 	c.stopping = true
+	c.stopHealthLocked() // health.go
 	paused := c.rec.State.Paused
 	c.saveOrLog(d.log)
 	c.mu.Unlock()
@@ -255,6 +256,7 @@ func (d *Daemon) Pause(ctx context.Context, ref string) error {
 		return err
 	}
 	c.rec.State.Paused = true
+	d.updateHealthLocked(c) // health.go
 	c.saveOrLog(d.log)
 	c.notifyLocked()
 	go d.event(c, events.ActionPause, nil)
@@ -277,6 +279,7 @@ func (d *Daemon) Unpause(ctx context.Context, ref string) error {
 		return err
 	}
 	c.rec.State.Paused = false
+	d.updateHealthLocked(c) // health.go
 	c.saveOrLog(d.log)
 	c.notifyLocked()
 	go d.event(c, events.ActionUnPause, nil)

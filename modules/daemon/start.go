@@ -207,8 +207,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 	c.mu.Lock()
 	c.rc, c.proc = rc, proc
 	c.stopping = false
-	c.rec.State = State{Running: true, Pid: proc.Pid(), StartedAt: time.Now().UTC(), FinishedAt: c.rec.State.FinishedAt}
+	c.rec.State = State{Running: true, Pid: proc.Pid(), StartedAt: time.Now().UTC(), FinishedAt: c.rec.State.FinishedAt, Health: c.rec.State.Health}
 	c.rec.HasBeenStartedBefore = true
+	d.initHealthLocked(c) // health.go
 	c.rec.AppArmorProfile = o.AppArmorProfile
 	c.saveOrLog(d.log)
 	c.notifyLocked()
@@ -226,6 +227,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, kind startKind) (retEr
 func (d *Daemon) monitor(c *Container, rc *runtime.Container, proc *runtime.Process, s *streams, outs ...*streamWriter) {
 	defer d.bg.Done()
 	st, _ := proc.Wait(context.Background())
+	c.stopHealth() // health.go
 	for _, w := range outs {
 		w.flush()
 	}

@@ -423,6 +423,11 @@ func (r *router) list(ctx context.Context, w http.ResponseWriter, req *http.Requ
 	if err != nil {
 		return err
 	}
+	if apiserver.VersionLess(apiserver.APIVersion(ctx), "1.52") {
+		for i := range list {
+			list[i].Health = nil // added in API 1.52
+		}
+	}
 	return apiserver.WriteJSON(w, http.StatusOK, list)
 }
 
