@@ -192,3 +192,52 @@ func TestContainerHealthcheck(t *testing.T) {
 		}
 	})
 }
+
+func TestImageRemoveInUse(t *testing.T) {
+	d := newCtrDaemon(t)
+	imageID := strings.TrimPrefix(d.ok("image", "inspect", "-f", "{{.Id}}", "busybox"), "sha256:")[:12]
+	runner := d.ok("run", "-d", "--name", "runner", "busybox", "sleep", "1000")[:12]
+	t.Cleanup(func() { d.docker(nil, "rm", "-f", "runner") })
+	tests := []struct {
+		name     string
+		giveArgs []string
+		want     string
+	}{
+		{name: "running", giveArgs: []string{"rmi", imageID},
+			want: "Error response from daemon: conflict: unable to delete " + imageID + " (cannot be forced) - image is being used by running container " + runner},
+		{name: "running forced", giveArgs: []string{"rmi", "-f", imageID},
+			want: "Error response from daemon: conflict: unable to delete " + imageID + " (cannot be forced) - image is being used by running container " + runner},
+		{name: "running by name", giveArgs: []string{"rmi", "busybox"},
+			want: `Error response from daemon: conflict: unable to remove repository reference "busybox" (must force) - container ` + runner + " is using its referenced image " + imageID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.TrimSpace(d.fails(1, tt.giveArgs...)); got != tt.want {
+				t.Errorf("docker %v:\n got %q\nwant %q", tt.giveArgs, got, tt.want)
+			}
+		})
+	}
+	d.ok("rm", "-f", "runner")
+	stopped := d.ok("create", "--name", "stopped", "busybox", "echo", "still runs")[:12]
+	t.Run("stopped", func(t *testing.T) {
+		want := "Error response from daemon: conflict: unable to delete " + imageID + " (must be forced) - image is being used by stopped container " + stopped
+		if got := strings.TrimSpace(d.fails(1, "rmi", imageID)); got != want {
+			t.Errorf("docker rmi:\n got %q\nwant %q", got, want)
+		}
+	})
+	t.Run("stopped forced", func(t *testing.T) {
+		if got := d.ok("rmi", "-f", imageID); got != "Untagged: busybox:latest" {
+			t.Errorf("docker rmi -f printed %q", got)
+		}
+		if got := d.ok("images", "-q"); got != imageID {
+			t.Errorf("images after rmi -f: %q, want the image kept, untagged, for its container", got)
+		}
+		if got := d.ok("start", "-a", "stopped"); got != "still runs" {
+			t.Errorf("the container of the untagged image printed %q", got)
+		}
+	})
+	d.ok("rm", "stopped")
+	if got := d.ok("rmi", imageID); !strings.Contains(got, "Deleted: sha256:"+imageID) {
+		t.Errorf("rmi once unused printed %q", got)
+	}
+}

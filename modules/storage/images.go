@@ -389,14 +389,36 @@ func (s *Images) containersUsing(id string) ([]string, error) {
 	return ids, nil
 }
 
-// Delete is DELETE /images/{name}, dockerd's rules: a reference removes that
-// reference, and the image too once no reference is left; an ID deletes
-// the image, untagging it first when its references are one tag (plus
-// digests of that repository), else only with force. An image that
-// containers use is a 409 conflict. The records say what was untagged and
-// deleted, layers included. prune (not noprune) would also delete unused
-// parents; images here have none, so it changes nothing.
+// ImageUsers tells which containers use an image and whether one of
+// them is running: the container engine's view (modules/daemon's
+// ImageInUse), which the image service cannot see. imageID is
+// "sha256:<hex>"; running containers come first in containerIDs.
+type ImageUsers interface {
+	ImageInUse(imageID string) (containerIDs []string, running bool)
+}
+
+// Delete is DeleteUsedBy without the container engine's view: every
+// container of the store made from the image counts as stopped.
 func (s *Images) Delete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
+	return s.DeleteUsedBy(ctx, name, force, prune, nil)
+}
+
+// DeleteUsedBy is DELETE /images/{name}, dockerd's rules: a reference
+// removes that reference, and the image too once no reference is left;
+// an ID deletes the image, untagging it first when its references are
+// one tag (plus digests of that repository), else only with force.
+// users says which containers use the image (nil: the store's
+// containers, all counted as stopped). Conflicts are 409s with dockerd's
+// texts: an image a running container uses cannot be deleted even with
+// force ("(cannot be forced) - image is being used by running container
+// <id>"), one a stopped container uses only with force ("(must be
+// forced) - image is being used by stopped container <id>"); forced,
+// it is untagged and kept, dangling, since the stopped containers'
+// layers stand on it (dockerd deletes its record and keeps its layers).
+// The records say what was untagged and deleted, layers included. prune
+// (not noprune) would also delete unused parents; images here have
+// none, so it changes nothing.
+func (s *Images) DeleteUsedBy(ctx context.Context, name string, force, prune bool, users ImageUsers) ([]imagetypes.DeleteResponse, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	img, named, err := s.refs.Resolve(ctx, name)
@@ -404,15 +426,18 @@ func (s *Images) Delete(ctx context.Context, name string, force, prune bool) ([]
 		return nil, err
 	}
 	records := []imagetypes.DeleteResponse{}
-	users, err := s.containersUsing(img.ID)
-	if err != nil {
+	var using []string
+	running := false
+	if users != nil {
+		using, running = users.ImageInUse(img.FullID())
+	} else if using, err = s.containersUsing(img.ID); err != nil {
 		return nil, err
 	}
 	refs := ImageRefs(img)
 	if named != nil && !isIDPrefix(img.ID, name) {
-		if !force && isSingleReference(refs) && len(users) > 0 {
+		if !force && isSingleReference(refs) && len(using) > 0 {
 			return nil, conflictf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
-				name, shortID(users[0]), shortID(img.ID))
+				name, shortID(using[0]), shortID(img.ID))
 		}
 		if _, err := s.refs.Untag(named); err != nil {
 			return nil, err
@@ -435,16 +460,19 @@ func (s *Images) Delete(ctx context.Context, name string, force, prune bool) ([]
 		if len(refs) > 0 {
 			return records, nil
 		}
-		if len(users) > 0 {
+		if len(using) > 0 {
 			return records, nil // kept for its containers, as dockerd does quietly
 		}
 	} else {
-		if len(users) > 0 {
-			return nil, conflictf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s",
-				shortID(img.ID), shortID(users[0]))
-		}
-		if len(refs) > 0 && !force && !isSingleReference(refs) {
+		switch {
+		case running && len(using) > 0:
+			return nil, conflictf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s",
+				shortID(img.ID), shortID(using[0]))
+		case len(refs) > 0 && !force && !isSingleReference(refs):
 			return nil, conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(img.ID))
+		case len(using) > 0 && !force:
+			return nil, conflictf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s",
+				shortID(img.ID), shortID(using[0]))
 		}
 		for _, r := range refs {
 			if _, err := s.refs.Untag(r); err != nil {
@@ -452,6 +480,9 @@ func (s *Images) Delete(ctx context.Context, name string, force, prune bool) ([]
 			}
 			records = append(records, imagetypes.DeleteResponse{Untagged: Familiar(r)})
 			s.event(events.ActionUnTag, img.FullID(), Familiar(r), img.Labels())
+		}
+		if len(using) > 0 {
+			return records, nil // forced: kept, untagged, under its stopped containers' layers
 		}
 	}
 	deleted, _, err := s.deleteImage(img)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/wharfd/wharfd/modules/apiserver"
+	"github.com/wharfd/wharfd/modules/apiserver/router/image"
 	"github.com/wharfd/wharfd/modules/apiserver/router/system"
 	"github.com/wharfd/wharfd/modules/daemon"
 )
@@ -59,20 +60,22 @@ type Backend interface {
 var _ Backend = (*daemon.Daemon)(nil)
 
 // Result is what stage 5 container provides: the routes, the container
-// counts and init binary of /info and the containers' share of
-// /system/df.
+// counts and init binary of /info, the containers' share of /system/df
+// and, for the image stage's DELETE /images/{name}, which containers use
+// an image.
 type Result struct {
 	fx.Out
 
 	Routes     []apiserver.Route `group:"routes,flatten"`
 	Containers system.Containers
 	Init       system.Init
+	ImageUsers image.ContainerUsers
 	DiskUsage  system.DiskUsage `group:"diskusage"`
 }
 
 // New is stage 5 container: the container routes over the daemon.
 func New(d *daemon.Daemon) Result {
-	return Result{Routes: Routes(d), Containers: d, Init: d, DiskUsage: diskUsage{d}}
+	return Result{Routes: Routes(d), Containers: d, Init: d, ImageUsers: d, DiskUsage: diskUsage{d}}
 }
 
 type diskUsage struct{ b Backend }

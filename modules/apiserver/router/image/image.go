@@ -62,12 +62,42 @@ type Params struct {
 	// Pull, from the image-distribution stage, serves the fromImage
 	// branch of POST /images/create; without it pulls answer 501.
 	Pull PullHandler `optional:"true"`
+	// Users, from the container stage, says which containers use an
+	// image and whether one runs, for DELETE /images/{name}'s conflicts;
+	// without it every container of the store counts as stopped.
+	Users ContainerUsers `optional:"true"`
+}
+
+// ContainerUsers is what the image routes ask the container engine
+// (modules/daemon's ImageInUse): the containers that use the image with
+// ID imageID ("sha256:<hex>"), running ones first, and whether one of
+// them runs. The container stage provides it; declaring it here keeps
+// the image stage ordered before nothing of the daemon's.
+type ContainerUsers interface {
+	ImageInUse(imageID string) (containerIDs []string, running bool)
 }
 
 // New is stage 5 image: the image routes over the image service.
 func New(p Params) Result {
 	f := facts{p.Images}
-	return Result{Routes: Routes(p.Images, p.Pull), Images: f, Storage: f, DiskUsage: f}
+	var b Backend = p.Images
+	if p.Users != nil {
+		b = usersAware{Images: p.Images, users: p.Users}
+	}
+	return Result{Routes: Routes(b, p.Pull), Images: f, Storage: f, DiskUsage: f}
+}
+
+// usersAware is the image service whose Delete knows which containers
+// run: dockerd's "(cannot be forced) - image is being used by running
+// container" and "(must be forced) - … by stopped container".
+type usersAware struct {
+	*storage.Images
+	users ContainerUsers
+}
+
+// Delete is storage.Images.DeleteUsedBy with the container engine's view.
+func (u usersAware) Delete(ctx context.Context, name string, force, prune bool) ([]image.DeleteResponse, error) {
+	return u.Images.DeleteUsedBy(ctx, name, force, prune, u.users)
 }
 
 // Routes returns the image routes over b.
