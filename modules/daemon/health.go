@@ -280,10 +280,11 @@ func (d *Daemon) updateHealthLocked(c *Container) {
 	}
 	m := &healthMonitor{stop: make(chan struct{})}
 	c.health = m
+	hc, started := *c.rec.Config.Healthcheck, st.StartedAt
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		d.healthLoop(c, m.stop, cmd, *c.rec.Config.Healthcheck, st.StartedAt, d.execProbe)
+		d.healthLoop(c, m.stop, cmd, hc, started, d.execProbe)
 	}()
 }
 
