@@ -178,7 +178,7 @@ func (c *Controller) Connect(ctx context.Context, netRef string, req EndpointReq
 	}
 	r.Endpoints[ep.ID] = ep
 	undo = append(undo, func() { delete(r.Endpoints, ep.ID) })
-	if err := c.st.save(r); err != nil {
+	if err := c.st.saveEndpoints(r); err != nil {
 		return nil, err
 	}
 	att.Endpoint = *ep
@@ -224,7 +224,7 @@ func (c *Controller) Disconnect(ctx context.Context, netRef, id string) error {
 	}
 	n.addrs.release(ep.Addr)
 	delete(r.Endpoints, ep.ID)
-	if err := c.st.save(r); err != nil {
+	if err := c.st.saveEndpoints(r); err != nil {
 		return err
 	}
 	c.event(events.ActionDisconnect, r, map[string]string{"container": ep.ContainerID})
