@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,5 +240,64 @@ func TestImageRemoveInUse(t *testing.T) {
 	d.ok("rm", "stopped")
 	if got := d.ok("rmi", imageID); !strings.Contains(got, "Deleted: sha256:"+imageID) {
 		t.Errorf("rmi once unused printed %q", got)
+	}
+}
+
+// BenchmarkContainerExtras reports, per engine: run-rm-init (ms, median
+// of b.N `docker run --rm --init busybox true`, beside run-rm without
+// --init) and health-probe (ms, median Start→End of the last five probes
+// of `--health-cmd true`, an exec through the runtime).
+func BenchmarkContainerExtras(b *testing.B) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		b.Skip("docker CLI not installed")
+	}
+	if _, err := daemon.LookupInit(""); err != nil {
+		b.Skipf("no init binary: %v", err)
+	}
+	for _, e := range engines(b) {
+		b.Run(e.name, func(b *testing.B) {
+			d, _ := e.start(b)
+			benchCLI(b, d.sock, testimage.DockerArchive(b, testimage.BusyboxImage(b, "busybox:latest")), "load")
+			median := func(args ...string) float64 {
+				lat := make([]time.Duration, 0, b.N)
+				for range b.N {
+					start := time.Now()
+					benchCLI(b, d.sock, nil, args...)
+					lat = append(lat, time.Since(start))
+				}
+				slices.Sort(lat)
+				return float64(lat[len(lat)/2].Microseconds()) / 1000
+			}
+			b.Run("run-rm", func(b *testing.B) {
+				b.ReportMetric(median("run", "--rm", "busybox", "true"), "ms-median")
+				b.ReportMetric(0, "ns/op")
+			})
+			b.Run("run-rm-init", func(b *testing.B) {
+				b.ReportMetric(median("run", "--rm", "--init", "busybox", "true"), "ms-median")
+				b.ReportMetric(0, "ns/op")
+			})
+			b.Run("health-probe", func(b *testing.B) {
+				id := benchCLI(b, d.sock, nil, "run", "-d", "--health-cmd", "true", "--health-interval", "20ms", "busybox", "sleep", "1000")
+				var h struct{ Log []struct{ Start, End time.Time } }
+				deadline := time.Now().Add(30 * time.Second)
+				for len(h.Log) < 5 && time.Now().Before(deadline) {
+					if err := json.Unmarshal([]byte(benchCLI(b, d.sock, nil, "inspect", "-f", "{{json .State.Health}}", id)), &h); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range b.N {
+				}
+				var took []time.Duration
+				for _, r := range h.Log {
+					took = append(took, r.End.Sub(r.Start))
+				}
+				slices.Sort(took)
+				if len(took) > 0 {
+					b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median")
+				}
+				b.ReportMetric(0, "ns/op")
+				benchCLI(b, d.sock, nil, "rm", "-f", id)
+			})
+		})
 	}
 }
