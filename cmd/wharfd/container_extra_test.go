@@ -278,7 +278,9 @@ func BenchmarkContainerExtras(b *testing.B) {
 			})
 			b.Run("health-probe", func(b *testing.B) {
 				id := benchCLI(b, d.sock, nil, "run", "-d", "--health-cmd", "true", "--health-interval", "20ms", "busybox", "sleep", "1000")
-				var h struct{ Log []struct{ Start, End time.Time } }
+				var h struct {
+					Log []struct{ Start, End time.Time }
+				}
 				deadline := time.Now().Add(30 * time.Second)
 				for len(h.Log) < 5 && time.Now().Before(deadline) {
 					if err := json.Unmarshal([]byte(benchCLI(b, d.sock, nil, "inspect", "-f", "{{json .State.Health}}", id)), &h); err != nil {
