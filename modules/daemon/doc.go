@@ -18,4 +18,8 @@
 // and the hosts, hostname and resolv.conf files bind-mounted into it.
 // Its writable layer is a go.podman.io/storage container with the same
 // ID, mounted while it runs.
+//
+// A container started with --init runs the daemon's tini as PID 1
+// (init.go); a container with a healthcheck has its probes run through
+// exec while it runs, and its State.Health kept (health.go).
 package daemon
