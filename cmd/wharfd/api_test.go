@@ -87,23 +87,11 @@ func stopAtCleanup(t *testing.T, cmd *exec.Cmd, log *bufio.Scanner) {
 // configuration.
 func (d *apiDaemon) cli(t *testing.T, args ...string) string {
 	t.Helper()
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed")
+	out, errOut, code := runDocker(t, d.dir, nil, args...)
+	if code != 0 {
+		t.Fatalf("docker %v: exit %d\n%s%s", args, code, out, errOut)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, docker, args...)
-	cmd.Env = []string{"DOCKER_HOST=unix://" + d.sock, "DOCKER_CONFIG=" + filepath.Join(d.dir, "docker-config"), "PATH=" + os.Getenv("PATH"), "HOME=" + d.dir}
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // only for the message
-			stderr = ee.Stderr
-		}
-		t.Fatalf("docker %v: %v\n%s%s", args, err, out, stderr)
-	}
-	return string(out)
+	return out
 }
 
 func (d *apiDaemon) request(t *testing.T, method, path, ctype, body string) (int, http.Header, string) {

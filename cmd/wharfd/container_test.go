@@ -93,24 +93,7 @@ func (d *ctrDaemon) env() []string {
 // code.
 func (d *ctrDaemon) docker(stdin []byte, args ...string) (string, string, int) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = d.env()
-	cmd.Stdin = bytes.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		d.t.Fatalf("docker %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runDocker(d.t, d.dir, stdin, args...)
 }
 
 // ok runs the CLI, fails the test unless it succeeds, and returns stdout

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/wharfd/wharfd/internal/testimage"
 )
@@ -55,25 +53,7 @@ func (d *imageDaemon) restart() {
 // code.
 func (d *imageDaemon) docker(stdin []byte, args ...string) (string, string, int) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = []string{"DOCKER_HOST=unix://" + filepath.Join(d.dir, "wharfd.sock"), "DOCKER_CONFIG=" + filepath.Join(d.dir, "docker-config"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + d.dir}
-	cmd.Stdin = bytes.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		d.t.Fatalf("docker %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runDocker(d.t, d.dir, stdin, args...)
 }
 
 // ok runs the CLI, fails the test unless it succeeds, and returns stdout

@@ -240,6 +240,37 @@ func runDaemon(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bufio.Scanner) {
 	return cmd, bufio.NewScanner(stderr)
 }
 
+// runDocker runs the real docker CLI against the test daemon whose paths
+// are in dir (socket dir/wharfd.sock), with no user or host configuration
+// (DOCKER_CONFIG and HOME in dir), stdin from stdin, for three minutes at
+// most. It returns stdout, stderr and the exit code, skips the test when
+// the CLI is not installed, and fails it when the CLI could not run.
+func runDocker(t testing.TB, dir string, stdin []byte, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker CLI not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, docker, args...)
+	cmd.Env = []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "wharfd.sock"), "DOCKER_CONFIG=" + filepath.Join(dir, "docker-config"),
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	cmd.Stdin = bytes.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
 // waitLine reads log lines until one contains want, and returns it.
 func waitLine(t *testing.T, sc *bufio.Scanner, want string) string {
 	t.Helper()

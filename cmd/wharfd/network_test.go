@@ -2,16 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -30,14 +27,11 @@ func startDaemonNetNS(t *testing.T, dir string, extra ...string) (*exec.Cmd, *bu
 // dockerCLI runs the docker CLI against the daemon of dir.
 func dockerCLI(t *testing.T, dir string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(dir, "wharfd.sock"), "DOCKER_CONFIG="+filepath.Join(dir, "cli"))
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
+	stdout, stderr, code := runDocker(t, dir, nil, args...)
+	if code != 0 {
+		err = fmt.Errorf("docker %v: exit status %d", args, code)
+	}
+	return stdout, stderr, err
 }
 
 // daemonLinks lists the links in the daemon's network namespace.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -237,38 +236,10 @@ func startRegistryDaemon(t testing.TB, configJSON string) *registryDaemon {
 	return d
 }
 
-// requirePull skips the test while POST /images/create does not reach
-// the distribution module: the image router's create handler calls the
-// image.PullHandler hook of pull.go once it is wired.
-func (d *registryDaemon) requirePull() {
-	d.t.Helper()
-	_, errOut, _ := d.docker(nil, "pull", "127.0.0.1:1/wharfd-probe:1")
-	if strings.Contains(errOut, "pulling images is not supported by this daemon yet") {
-		d.t.Skip("POST /images/create?fromImage does not reach the pull hook (image.PullHandler) yet")
-	}
-}
-
 // docker runs the CLI against the daemon with its own DOCKER_CONFIG.
 func (d *registryDaemon) docker(stdin []byte, args ...string) (string, string, int) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = []string{"DOCKER_HOST=unix://" + filepath.Join(d.dir, "wharfd.sock"), "DOCKER_CONFIG=" + filepath.Join(d.dir, "cli"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + d.dir}
-	cmd.Stdin = bytes.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return o.String(), e.String(), 0
-	case errors.As(err, &ee):
-		return o.String(), e.String(), ee.ExitCode()
-	}
-	d.t.Fatalf("docker %v: %v", args, err)
-	return "", "", 0
+	return runDocker(d.t, d.dir, stdin, args...)
 }
 
 func (d *registryDaemon) ok(args ...string) string {
@@ -362,7 +333,6 @@ var digestRe = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64}) size: [0-9]+`)
 func TestRegistryPushPull(t *testing.T) {
 	reg := startRegistry(t, registryOptions{})
 	d := startRegistryDaemon(t, `{}`)
-	d.requirePull()
 	repo := reg.addr + "/team/app"
 
 	img := multiLayerImage(t, "", 1, 1<<20, 3<<20)
@@ -484,7 +454,6 @@ func TestRegistryLogin(t *testing.T) {
 		t.Fatalf("push after login:\n%s", out)
 	}
 	d.ok("rmi", reg.addr+"/private/app:1")
-	d.requirePull()
 	if out := d.ok("pull", reg.addr+"/private/app:1"); !strings.Contains(out, "Digest: "+pushed[1]) {
 		t.Errorf("pull with credentials:\n%s", out)
 	}
@@ -501,7 +470,6 @@ func TestRegistryMirror(t *testing.T) {
 	upstream := startRegistry(t, registryOptions{})
 	mirror := startRegistry(t, registryOptions{proxy: "http://" + upstream.addr})
 	d := startRegistryDaemon(t, `{}`)
-	d.requirePull()
 
 	// Docker Hub's library/mirrored exists only behind the mirror
 	// (nothing outside this machine is reachable).
@@ -529,7 +497,6 @@ func TestRegistryMirror(t *testing.T) {
 func TestRegistryMultiPlatform(t *testing.T) {
 	reg := startRegistry(t, registryOptions{})
 	d := startRegistryDaemon(t, `{}`)
-	d.requirePull()
 
 	// Two single-platform images pushed by go.podman.io/image, then an
 	// OCI index of them.
@@ -698,7 +665,6 @@ func TestRegistryStoppedMidPull(t *testing.T) {
 	reg := startRegistry(t, registryOptions{})
 	// One attempt, so that the failure is reported at once.
 	d := startRegistryDaemon(t, `{"max-download-attempts": 1}`)
-	d.requirePull()
 	img := multiLayerImage(t, "", 41, 8<<20, 8<<20)
 	img.Tags = []string{reg.addr + "/big/app:1"}
 	d.load(img)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,34 +8,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // volumeCLI runs the docker CLI against the daemon whose paths are in dir
 // and returns its output and exit code (0 on success).
 func volumeCLI(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, docker, args...)
-	cmd.Env = []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "wharfd.sock"), "DOCKER_CONFIG=" + filepath.Join(dir, "docker-config"),
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("docker %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runDocker(t, dir, nil, args...)
 }
 
 // ok runs the CLI and fails the test unless it succeeds; it returns the
