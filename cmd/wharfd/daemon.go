@@ -31,7 +31,7 @@ func serve(flags *config.Flags, stderr io.Writer) error {
 		return &usageError{err: err}
 	}
 	atom := zap.NewAtomicLevelAt(level)
-	log := newLogger(flags.Options.LogFormat, atom, stderr)
+	log := newLogger(logFormat(flags), atom, stderr)
 	defer log.Sync() //nolint:errcheck // stderr cannot usefully fail here
 
 	// A broken pipe on the log (a journald restart, a test that went
@@ -148,6 +148,19 @@ func stop(app *fx.App, timeout time.Duration, sigs <-chan os.Signal, code int, l
 			}
 		}
 	}
+}
+
+// logFormat is the log format in force: like dockerd, which configures
+// its logging from the loaded configuration before anything else, the
+// logger must know daemon.json's "log-format" before the first stage logs.
+// The configuration is read here for that alone; stage 2.1 reads it again
+// inside the graph, where a broken file is a stage failure like any
+// other, so a file that does not load here leaves the flag's format.
+func logFormat(flags *config.Flags) string {
+	if cfg, err := config.Load(flags); err == nil {
+		return cfg.LogFormat
+	}
+	return flags.Options.LogFormat
 }
 
 // newLogger returns the daemon's zap logger: text (console) or JSON lines

@@ -304,6 +304,27 @@ func TestBootAndCleanStop(t *testing.T) {
 	}
 }
 
+// TestLogFormatFromFile: daemon.json's log-format reaches the very first
+// log lines, as with dockerd.
+func TestLogFormatFromFile(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, `{"log-format":"json"}`)
+	cmd, log := startDaemon(t, dir)
+	line := waitLine(t, log, "boot complete")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] != "boot complete" {
+		t.Errorf("boot line is not a JSON record (%v): %s", err, line)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for log.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
 func TestFailedBootNamesStage(t *testing.T) {
 	dir := t.TempDir()
 	// Loads fine, refused by 3.2 verify-settings.
