@@ -27,7 +27,7 @@ func TestPortBindings(t *testing.T) {
 		{
 			name:    "fixed on loopback",
 			giveCfg: &container.Config{},
-			giveHC: &container.HostConfig{PortBindings: network.PortMap{p("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "8080"}}}},
+			giveHC:  &container.HostConfig{PortBindings: network.PortMap{p("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "8080"}}}},
 			want:    []wnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 8080, HostPortEnd: 8080, ContainerPort: 80, Proto: "tcp"}},
 		},
 		{
