@@ -29,8 +29,7 @@ run: build
 	$(BIN) --config-file $(RUN)/daemon.json --data-root $(RUN)/data --exec-root $(RUN)/exec \
 		--pidfile $(RUN)/wharfd.pid -H unix://$(SOCK) $(ARGS)
 
-test:
-	$(GO) vet ./...
+test: lint
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
