@@ -16,9 +16,23 @@ SOCK    := $(RUN)/wharfd.sock
 # Packages whose concurrency is worth the race detector's cost.
 RACE_PKGS := ./pipeline/... ./graphviz/... ./modules/config/... ./modules/events/... ./modules/host/... ./modules/apiserver
 
-.PHONY: build run test test-race graph bench lint clean
+# Debian packages the build and the tests need: libseccomp-dev, pkg-config
+# and gcc for libcontainer's cgo parts; busybox-static (test images),
+# docker-registry (registry tests), tini (--init), graphviz (make graph),
+# iptables and iproute2. `make deps` installs the missing ones (as root), so
+# `make run` and `make test` work on a fresh machine.
+DEB_PKGS := libseccomp-dev pkg-config gcc busybox-static docker-registry tini graphviz iptables iproute2
 
-build:
+.PHONY: deps build run test test-race graph bench lint clean
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/wharfd
 
 run: build
@@ -29,7 +43,7 @@ run: build
 	$(BIN) --config-file $(RUN)/daemon.json --data-root $(RUN)/data --exec-root $(RUN)/exec \
 		--pidfile $(RUN)/wharfd.pid -H unix://$(SOCK) $(ARGS)
 
-test: lint
+test: deps lint
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
@@ -39,7 +53,7 @@ graph: build
 	@if command -v dot >/dev/null; then dot -Tsvg boot.dot > boot.svg && echo "wrote boot.svg"; \
 	else echo "graphviz 'dot' not installed: wrote boot.dot only"; fi
 
-bench:
+bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
 
 lint:
