@@ -482,6 +482,12 @@ func TestContainerICCOff(t *testing.T) {
 	d.ok("run", "-d", "--name", "ca", "netbox", "sleep", "1000")
 	b := d.endpoints(d.ok("run", "-d", "--name", "cb", "netbox", "sleep", "1000"))["bridge"]
 	d.ok("exec", "ca", "ping", "-c1", "-W5", b.IPAddress)
+	// The CLI speaks API 1.50: the default bridge's endpoint is also at the
+	// top of NetworkSettings there, as dockerd back-fills it below 1.52.
+	want := b.IPAddress + " " + b.Gateway + " " + b.MacAddress + " " + b.EndpointID
+	if got := d.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.MacAddress}} {{.NetworkSettings.EndpointID}}", "cb"); got != want || b.IPAddress == "" {
+		t.Errorf("top-level bridge fields = %q, want %q", got, want)
+	}
 	d.ok("rm", "-f", "ca", "cb")
 
 	d.restartWith(`{"icc": false}`)

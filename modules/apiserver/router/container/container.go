@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"go.uber.org/fx"
 
 	"github.com/wharfd/wharfd/modules/apiserver"
@@ -442,7 +443,50 @@ func (r *router) inspect(ctx context.Context, w http.ResponseWriter, req *http.R
 	if err != nil {
 		return err
 	}
+	if apiserver.VersionLess(apiserver.APIVersion(ctx), "1.52") {
+		return writeWithBridgeFields(w, resp)
+	}
 	return apiserver.WriteJSON(w, http.StatusOK, resp)
+}
+
+// writeWithBridgeFields writes an inspect response for API < 1.52, which
+// also has the default bridge's endpoint at the top of NetworkSettings
+// (IPAddress, Gateway, MacAddress, …): deprecated since API 1.21, removed
+// only in 1.52, and still read by `docker inspect -f
+// '{{.NetworkSettings.IPAddress}}'`. dockerd back-fills the same eight
+// fields, from the "bridge" network when the container is on it.
+func writeWithBridgeFields(w http.ResponseWriter, resp *container.InspectResponse) error {
+	var bridge *network.EndpointSettings
+	if resp.NetworkSettings != nil {
+		bridge = resp.NetworkSettings.Networks["bridge"]
+	}
+	if bridge == nil {
+		return apiserver.WriteJSON(w, http.StatusOK, resp)
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode inspect response: %w", err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("encode inspect response: %w", err)
+	}
+	var ns map[string]any
+	if err := json.Unmarshal(doc["NetworkSettings"], &ns); err != nil {
+		return fmt.Errorf("encode inspect response: %w", err)
+	}
+	ns["EndpointID"] = bridge.EndpointID
+	ns["Gateway"] = bridge.Gateway
+	ns["GlobalIPv6Address"] = bridge.GlobalIPv6Address
+	ns["GlobalIPv6PrefixLen"] = bridge.GlobalIPv6PrefixLen
+	ns["IPAddress"] = bridge.IPAddress
+	ns["IPPrefixLen"] = bridge.IPPrefixLen
+	ns["IPv6Gateway"] = bridge.IPv6Gateway
+	ns["MacAddress"] = bridge.MacAddress
+	if doc["NetworkSettings"], err = json.Marshal(ns); err != nil {
+		return fmt.Errorf("encode inspect response: %w", err)
+	}
+	return apiserver.WriteJSON(w, http.StatusOK, doc)
 }
 
 func (r *router) rename(ctx context.Context, w http.ResponseWriter, req *http.Request, vars map[string]string) error {
