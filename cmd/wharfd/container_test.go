@@ -58,19 +58,7 @@ func busyboxWithUsers(t *testing.T) testimage.Image {
 
 func (d *ctrDaemon) start() {
 	d.t.Helper()
-	cmd, log := startDaemonNetNS(d.t, d.dir)
-	d.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // Wait reports
-			cmd.Wait()                          //nolint:errcheck // exit status irrelevant at cleanup
-		}
-	})
-	waitLine(d.t, log, "api serving")
-	go func() {
-		for log.Scan() {
-		}
-	}()
-	d.cmd = cmd
+	d.cmd = serveDaemon(d.t, d.dir)
 }
 
 // stop stops the daemon with SIGTERM and waits for it.

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/wharfd/wharfd/internal/testimage"
@@ -26,20 +25,7 @@ type imageDaemon struct {
 // links stay untouched) and waits for its API.
 func (d *imageDaemon) start() {
 	d.t.Helper()
-	cmd, log := startDaemonNetNS(d.t, d.dir)
-	// Runs before startDaemonNetNS's kill: a clean stop unmounts the store.
-	d.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // Wait reports
-			cmd.Wait()                          //nolint:errcheck // exit status irrelevant at cleanup
-		}
-	})
-	waitLine(d.t, log, "api serving")
-	go func() {
-		for log.Scan() {
-		}
-	}()
-	d.cmd = cmd
+	d.cmd = serveDaemon(d.t, d.dir)
 }
 
 // restart stops the daemon cleanly and starts it again on the same data.

@@ -220,6 +220,27 @@ func startDaemonHostNet(t *testing.T, dir string, extra ...string) (*exec.Cmd, *
 	return runDaemon(t, exec.Command(wharfdBin, daemonArgs(dir, args...)...))
 }
 
+// serveDaemon starts the daemon of dir in a network namespace of its own,
+// waits until its API serves, and drains its log. At cleanup it stops it
+// with SIGTERM, so that its stages unmount what they mounted; that runs
+// before startDaemon's kill.
+func serveDaemon(t *testing.T, dir string, extra ...string) *exec.Cmd {
+	t.Helper()
+	cmd, log := startDaemonNetNS(t, dir, extra...)
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // Wait reports
+			cmd.Wait()                          //nolint:errcheck // exit status irrelevant at cleanup
+		}
+	})
+	waitLine(t, log, "api serving")
+	go func() {
+		for log.Scan() {
+		}
+	}()
+	return cmd
+}
+
 // runDaemon starts cmd and kills it at the end of the test if it is still
 // running.
 func runDaemon(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bufio.Scanner) {

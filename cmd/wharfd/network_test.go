@@ -9,9 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // startDaemonNetNS is startDaemon, which now always isolates the daemon's
@@ -37,25 +34,7 @@ func dockerCLI(t *testing.T, dir string, args ...string) (stdout, stderr string,
 // daemonLinks lists the links in the daemon's network namespace.
 func daemonLinks(t *testing.T, pid int) map[string]string {
 	t.Helper()
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, l := range links {
-		out[l.Attrs().Name] = l.Type()
-	}
-	return out
+	return linksAt(t, fmt.Sprintf("/proc/%d/ns/net", pid))
 }
 
 func TestNetworkCLI(t *testing.T) {
