@@ -156,6 +156,7 @@ func TestAPIDockerCLI(t *testing.T) {
 		Labels                                                                                           []string
 		Swarm                                                                                            struct{ LocalNodeState string }
 		Containers, Images                                                                               int
+		Plugins                                                                                          struct{ Volume, Network, Log []string }
 	}
 	if err := json.Unmarshal([]byte(d.cli(t, "info", "--format", "{{json .}}")), &info); err != nil {
 		t.Fatal(err)
@@ -165,6 +166,9 @@ func TestAPIDockerCLI(t *testing.T) {
 		info.Swarm.LocalNodeState != "inactive" || len(info.Labels) != 1 || info.Labels[0] != "team=api" ||
 		!strings.HasPrefix(info.DockerRootDir, filepath.Join(d.dir, "root")) {
 		t.Errorf("docker info: %+v", info)
+	}
+	if fmt.Sprint(info.Plugins.Volume, info.Plugins.Network, info.Plugins.Log) != "[local] [bridge host null] [json-file]" {
+		t.Errorf("docker info plugins: %+v", info.Plugins)
 	}
 }
 

@@ -72,11 +72,14 @@ type Result struct {
 	Init       system.Init
 	ImageUsers image.ContainerUsers
 	DiskUsage  system.DiskUsage `group:"diskusage"`
+	// Plugins is /info's Log plugins: the one log driver, json-file.
+	Plugins system.PluginSet `group:"plugins"`
 }
 
 // New is stage 5 container: the container routes over the daemon.
 func New(d *daemon.Daemon) Result {
-	return Result{Routes: Routes(d), Containers: d, Init: d, ImageUsers: d, DiskUsage: diskUsage{d}}
+	return Result{Routes: Routes(d), Containers: d, Init: d, ImageUsers: d, DiskUsage: diskUsage{d},
+		Plugins: system.PluginSet{Kind: "Log", Names: []string{daemon.LogDriverJSONFile}}}
 }
 
 type diskUsage struct{ b Backend }
