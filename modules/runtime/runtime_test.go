@@ -325,8 +325,12 @@ func TestOOMKilled(t *testing.T) {
 
 func TestPidsLimit(t *testing.T) {
 	r := newTestRuntime(t)
-	spec := testSpec(t, []string{"sh", "-c", "i=0; while [ $i -lt 20 ]; do sleep 100 & i=$((i+1)); done; echo started $i"}, func(o *SpecOptions) {
-		o.PidsLimit = 5
+	// The limit counts threads too, and libcontainer's init is a Go
+	// process with several until it execs the command: a limit of 5 let
+	// the init itself fail now and then ("container process is already
+	// dead"). 16 leaves it room; 40 children still cannot fit.
+	spec := testSpec(t, []string{"sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 100 & i=$((i+1)); done; echo started $i"}, func(o *SpecOptions) {
+		o.PidsLimit = 16
 	})
 	c, stdout, stderr := run(t, r, "pids", spec, nil)
 	st := wait(t, c)
