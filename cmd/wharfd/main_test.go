@@ -346,6 +346,41 @@ func TestLogFormatFromFile(t *testing.T) {
 	}
 }
 
+// TestFailedBootLeavesNothingMounted: a stage that fails after 3.11
+// graphdriver mounted its store (here 2.2 listeners, on a socket path
+// under a file) leaves no mount behind: the recorder's Abort runs the
+// store's stop-only hook that fx never ran.
+func TestFailedBootLeavesNothingMounted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	writeConfig(t, dir, `{}`)
+	notADir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := daemonArgs(dir)
+	args[len(args)-1] = "unix://" + filepath.Join(notADir, "wharfd.sock")
+	code, _, stderr := wharfd(t, args...)
+	if code != 1 || !strings.Contains(stderr, "stage 2.2 listeners failed") {
+		t.Fatalf("exit %d, want 1 naming 2.2 listeners:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "store opened") {
+		t.Fatalf("3.11 graphdriver did not open its store before the failure, so this proves nothing:\n%s", stderr)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), dir) {
+		t.Errorf("mounts left under %s after a failed boot:\n%s", dir, mi)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wharfd.pid")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pidfile left after a failed boot (err %v)", err)
+	}
+}
+
 func TestFailedBootNamesStage(t *testing.T) {
 	dir := t.TempDir()
 	// Loads fine, refused by 3.2 verify-settings.
