@@ -53,15 +53,7 @@ func (d *ctrDaemon) loUp() {
 
 func loUp(tb testing.TB, pid int) {
 	tb.Helper()
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	h := netnsHandle(tb, fmt.Sprintf("/proc/%d/ns/net", pid))
 	defer h.Close()
 	lo, err := h.LinkByName("lo")
 	if err == nil {
@@ -597,15 +589,7 @@ func daemonRules(t *testing.T, pid int) []string {
 // linksAt lists the links of the namespace at path.
 func linksAt(t *testing.T, path string) map[string]string {
 	t.Helper()
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := netnsHandle(t, path)
 	defer h.Close()
 	links, err := h.LinkList()
 	if err != nil {
@@ -616,6 +600,23 @@ func linksAt(t *testing.T, path string) map[string]string {
 		out[l.Attrs().Name] = l.Type()
 	}
 	return out
+}
+
+// netnsHandle returns a netlink handle into the network namespace at
+// path (a /proc/<pid>/ns/net or a bind-mounted namespace file); the
+// caller closes it.
+func netnsHandle(tb testing.TB, path string) *netlink.Handle {
+	tb.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 // BenchmarkContainerNetwork measures what the networking issue asks for,
